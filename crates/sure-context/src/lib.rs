@@ -1,1 +1,52 @@
-//! TODO
+//! A hand-written x86-64 context switch: [`ExecutionContext`], enough on its
+//! own to build a scheduler, fibers or coroutines.
+//!
+//! `sure-context` is `#![no_std]` and depends on nothing: it takes a stack
+//! as a plain memory region (`NonNull<[u8]>`), so kernels, embedded
+//! schedulers and custom allocators can use it. `sure-stack` provides
+//! guarded stacks; `sure-coro` builds safe coroutines from the two.
+//!
+//! # The model
+//!
+//! An [`ExecutionContext`] is the saved state of a suspended execution: one
+//! stack pointer. [`ExecutionContext::setup`] prepares a fresh one on a
+//! stack so that the first switch into it runs a [`Trampoline`].
+//! [`switch_to`](ExecutionContext::switch_to) and
+//! [`return_to`](ExecutionContext::return_to) save the running execution
+//! and continue another; [`exit_to`](ExecutionContext::exit_to) leaves a
+//! finished one for good.
+//!
+//! # Performance
+//!
+//! The switch is inline assembly that `call`s (or `jmp`s) into a naked
+//! function. The inline assembly declares r12-r15 and the caller-saved
+//! registers clobbered, so the compiler saves only those that are live, and
+//! pushes only rbx and rbp by hand. A `switch_to` paired with a `return_to`
+//! back is a `call` matched by a `ret`, which the CPU's return-stack buffer
+//! predicts. See `cargo xtask bench` for figures.
+//!
+//! # Floating-point control state
+//!
+//! MXCSR (SSE rounding and exception masks) and the x87 control word are
+//! callee-saved in the System V ABI. By default they are *not* saved on a
+//! switch, as in Boost's and corosensei's fast paths: a context that changes
+//! its rounding mode leaks the change to whoever runs next. Enable the
+//! `fp-control` feature to save and restore both on every switch.
+//!
+//! # Debuggers and backtraces
+//!
+//! The entry trampoline carries DWARF call-frame information, so gdb's `bt`
+//! and `std::backtrace` taken inside a context continue into the frames of
+//! the execution that first switched into it (see
+//! [`ExecutionContext::setup`] for what that requires).
+//!
+//! # Example
+//!
+//! See `examples/round_robin.rs` for a scheduler that runs tasks on their
+//! own stacks, switching among them directly.
+#![no_std]
+
+mod arch;
+mod context;
+
+pub use context::{ExecutionContext, MIN_SETUP_BYTES, Trampoline};

@@ -1,0 +1,99 @@
+//! A minimal asymmetric fiber over the raw API, shared by the tests.
+
+#![allow(dead_code)] // each test file uses a different part of it
+
+use std::ptr::NonNull;
+
+use sure_context::{ExecutionContext, Trampoline};
+
+/// Heap memory used as a stack: the tests must not depend on sure-stack.
+pub struct TestStack(Box<[u128]>);
+
+impl TestStack {
+    pub fn new(bytes: usize) -> Self {
+        TestStack(vec![0u128; bytes / 16].into_boxed_slice())
+    }
+
+    pub fn region(&mut self) -> NonNull<[u8]> {
+        let len = self.0.len() * 16;
+        NonNull::slice_from_raw_parts(NonNull::from(&mut self.0[0]).cast::<u8>(), len)
+    }
+
+    pub fn contains(&self, addr: usize) -> bool {
+        let bottom = self.0.as_ptr() as usize;
+        (bottom..bottom + self.0.len() * 16).contains(&addr)
+    }
+}
+
+type Body = Box<dyn FnOnce(&mut Suspender)>;
+
+struct FiberState {
+    caller: ExecutionContext,
+    own: ExecutionContext,
+    body: Option<Body>,
+    finished: bool,
+}
+
+/// What a fiber body uses to switch back to whoever resumed it.
+pub struct Suspender {
+    state: *mut FiberState,
+}
+
+impl Suspender {
+    pub fn suspend(&mut self) {
+        // SAFETY: the state outlives the body; `caller` was saved by the
+        // resume that is running us.
+        unsafe { (*self.state).own.return_to(&(*self.state).caller) }
+    }
+}
+
+impl Trampoline for FiberState {
+    fn run(&mut self) -> ! {
+        let state: *mut FiberState = self;
+        // SAFETY: only this stack touches the state while it runs.
+        let body = unsafe { (*state).body.take() }.expect("fiber body");
+        body(&mut Suspender { state });
+        // SAFETY: as above; the body is done and the stack holds nothing
+        // left to drop, so exiting to the resumer is allowed.
+        unsafe {
+            (*state).finished = true;
+            ExecutionContext::exit_to(&(*state).caller)
+        }
+    }
+}
+
+/// A closure on its own stack, resumed until it finishes.
+pub struct Fiber {
+    state: Box<FiberState>,
+    _stack: TestStack,
+}
+
+impl Fiber {
+    pub fn new(stack_bytes: usize, body: impl FnOnce(&mut Suspender) + 'static) -> Self {
+        let mut stack = TestStack::new(stack_bytes);
+        let mut state = Box::new(FiberState {
+            caller: ExecutionContext::new(),
+            own: ExecutionContext::new(),
+            body: Some(Box::new(body)),
+            finished: false,
+        });
+        let ptr = NonNull::from(&mut *state);
+        // SAFETY: stack and state live in the Fiber, which outlives every
+        // resume; the state is only reached through `ptr` while it runs.
+        state.own = unsafe { ExecutionContext::setup(stack.region(), ptr) };
+        Fiber {
+            state,
+            _stack: stack,
+        }
+    }
+
+    /// Runs the fiber until it suspends or finishes; true once finished.
+    pub fn resume(&mut self) -> bool {
+        assert!(!self.state.finished, "resumed a finished fiber");
+        let state: *mut FiberState = &mut *self.state;
+        // SAFETY: `own` is suspended (fresh or saved by `suspend`), and the
+        // state stays put in its Box while the fiber runs.
+        unsafe { (*state).caller.switch_to(&(*state).own) };
+        self.state.finished
+    }
+}
