@@ -293,6 +293,8 @@ unsafe impl Sync for Stack {}
 static_assertions::assert_impl_all!(Stack: Send, Sync, fmt::Debug);
 static_assertions::assert_not_impl_any!(Stack: Clone, Copy);
 static_assertions::assert_impl_all!(StackPool: Send, Sync, fmt::Debug);
+static_assertions::assert_impl_all!(StackError: Send, Sync, std::error::Error);
+static_assertions::assert_impl_all!(RawStack: Copy, Eq, fmt::Debug);
 
 impl Stack {
     /// Allocates a stack of at least `bytes` usable bytes.
