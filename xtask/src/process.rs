@@ -1,0 +1,107 @@
+//! Running external commands with their output passed straight through, and
+//! printing what runs, so that a CI log shows every command that was executed.
+
+use std::env;
+use std::ffi::OsString;
+use std::fmt;
+use std::path::Path;
+use std::process::Command;
+
+/// A program and its arguments, kept as data so that a stage can print the
+/// exact command before running it and reuse the same text in its summary.
+pub struct Cmd {
+    /// What to execute (for cargo, possibly a full path taken from `$CARGO`).
+    program: OsString,
+    /// Arguments, passed as-is (no shell involved).
+    args: Vec<String>,
+}
+
+impl Cmd {
+    /// A `cargo` invocation, using the same cargo that runs xtask (see [`cargo_program`]).
+    pub fn cargo<I, S>(args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Cmd {
+            program: cargo_program(),
+            args: args.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// Runs the command in `dir` with inherited stdin/stdout/stderr, so its
+    /// output appears live; returns why it failed if it did not exit with 0.
+    pub fn run(&self, dir: &Path) -> Result<(), String> {
+        let status = Command::new(&self.program)
+            .args(&self.args)
+            .current_dir(dir)
+            .status()
+            .map_err(|err| format!("could not start `{self}`: {err}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            // ExitStatus prints e.g. "exit status: 101" or "signal: 11 (SIGSEGV)".
+            Err(format!("`{self}` failed: {status}"))
+        }
+    }
+}
+
+impl fmt::Display for Cmd {
+    /// Shows the command as one would type it: the program by its file name
+    /// (`cargo`, not the full toolchain path) and arguments quoted for a shell
+    /// where needed, so the line can be copied and re-run.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let program = Path::new(&self.program)
+            .file_name()
+            .unwrap_or(self.program.as_os_str());
+        write!(f, "{}", program.to_string_lossy())?;
+        for arg in &self.args {
+            write!(f, " {}", shell_quote(arg))?;
+        }
+        Ok(())
+    }
+}
+
+/// The cargo to run: `$CARGO` when set (cargo sets it for `cargo xtask`, so the
+/// pinned toolchain's cargo is reused), else whatever `cargo` is on PATH.
+pub fn cargo_program() -> OsString {
+    env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
+
+/// Prints a `==> ` line, the marker that makes xtask's own output easy to find
+/// between the (long) output of the commands it runs.
+pub fn announce(text: &str) {
+    println!("==> {text}");
+}
+
+/// Quotes `arg` for a POSIX shell if it contains anything beyond plainly safe
+/// characters; used only for display.
+fn shell_quote(arg: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "-_./=:+,@%".contains(c);
+    if !arg.is_empty() && arg.chars().all(safe) {
+        arg.to_owned()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Commands are displayed as a shell would need them typed.
+    #[test]
+    fn display_quotes_only_when_needed() {
+        let cmd = Cmd {
+            program: "/opt/toolchain/bin/cargo".into(),
+            args: vec![
+                "bench".into(),
+                "--bench".into(),
+                "*".into(),
+                "it's".into(),
+                String::new(),
+            ],
+        };
+        assert_eq!(cmd.to_string(), r"cargo bench --bench '*' 'it'\''s' ''");
+    }
+}

@@ -1,0 +1,242 @@
+//! `cargo xtask test`: the checks CI runs, as an ordered list of stages.
+//!
+//! To add a stage, add one entry to [`stages`], e.g.
+//! `Stage::new("memcheck", Cmd::cargo([...])).skip_unless(tools::on_path("valgrind"), "valgrind not found on PATH")`.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use crate::manifest;
+use crate::process::{self, Cmd};
+use crate::workspace;
+
+/// One step of `cargo xtask test`: data only, so the list in [`stages`] reads
+/// like the CI checklist and each later stage is one small entry.
+struct Stage {
+    /// Short label for the summary.
+    name: String,
+    /// Commands run in order; all of them run, and the stage fails if any does.
+    commands: Vec<Cmd>,
+    /// Why this stage cannot run in this checkout or on this machine, if it
+    /// cannot; it is then reported as skipped rather than failed.
+    skip_reason: Option<String>,
+    /// Whether the stage still runs after an earlier stage failed. Only for
+    /// stages cheap enough that their extra verdict is worth the wait (a lint
+    /// failure should not hide test results); slow ones are left out.
+    runs_after_failure: bool,
+}
+
+impl Stage {
+    /// A stage running one command, that stops once anything before it failed.
+    fn new(name: impl Into<String>, command: Cmd) -> Self {
+        Self::with_commands(name, vec![command])
+    }
+
+    /// A stage running several commands (e.g. one per example).
+    fn with_commands(name: impl Into<String>, commands: Vec<Cmd>) -> Self {
+        Stage {
+            name: name.into(),
+            commands,
+            skip_reason: None,
+            runs_after_failure: false,
+        }
+    }
+
+    /// Marks the stage as skipped with `reason` unless `condition` holds.
+    fn skip_unless(mut self, condition: bool, reason: impl Into<String>) -> Self {
+        if !condition && self.skip_reason.is_none() {
+            self.skip_reason = Some(reason.into());
+        }
+        self
+    }
+
+    /// Lets the stage run even after an earlier stage failed (see the field).
+    fn runs_after_failure(mut self) -> Self {
+        self.runs_after_failure = true;
+        self
+    }
+
+    /// The line printed before the stage: the exact command, or the stage's
+    /// name and command count when it runs several.
+    fn title(&self) -> String {
+        match self.commands.as_slice() {
+            [only] => only.to_string(),
+            many => format!("{} ({} commands)", self.name, many.len()),
+        }
+    }
+}
+
+/// The stages, in the order they run. Cheap static checks come first so they fail fast.
+fn stages(root: &Path) -> Result<Vec<Stage>, String> {
+    Ok(vec![
+        Stage::new("fmt", Cmd::cargo(["fmt", "--all", "--check"])).runs_after_failure(),
+        Stage::new(
+            "clippy",
+            Cmd::cargo([
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ]),
+        )
+        .runs_after_failure(),
+        Stage::new("test", Cmd::cargo(["test", "--workspace"])).runs_after_failure(),
+        examples_stage(root)?,
+        feature_stage(root, "sure-context", "fp-control")?,
+    ])
+}
+
+/// Runs every example of every workspace crate and checks it exits 0: examples
+/// are documentation, and an example that no longer works is a bug.
+fn examples_stage(root: &Path) -> Result<Stage, String> {
+    let examples = workspace::examples(root)?;
+    let commands = examples
+        .iter()
+        .map(|ex| {
+            Cmd::cargo([
+                "run",
+                "--quiet",
+                "--package",
+                &ex.package,
+                "--example",
+                &ex.name,
+            ])
+        })
+        .collect::<Vec<_>>();
+    let found = !commands.is_empty();
+    Ok(Stage::with_commands("examples", commands)
+        .skip_unless(found, "no examples found under crates/*/examples/*.rs"))
+}
+
+/// Tests `package` with one optional cargo feature enabled, so code behind the
+/// feature is built and tested too; skipped while the crate does not declare it.
+fn feature_stage(root: &Path, package: &str, feature: &str) -> Result<Stage, String> {
+    let declared = manifest::declares_feature(&workspace::read_manifest(root, package)?, feature);
+    let command = Cmd::cargo(["test", "-p", package, "--features", feature]);
+    let manifest = workspace::manifest_path(root, package);
+    let manifest = manifest.strip_prefix(root).unwrap_or(&manifest);
+    Ok(
+        Stage::new(format!("{package} --features {feature}"), command).skip_unless(
+            declared,
+            format!("{} declares no feature `{feature}`", manifest.display()),
+        ),
+    )
+}
+
+/// What happened to a stage, for the summary.
+enum Outcome {
+    /// All commands exited 0.
+    Passed(Duration),
+    /// At least one command failed; the messages say which and how.
+    Failed(Duration, Vec<String>),
+    /// The stage could not run here; the reason says why.
+    Skipped(String),
+    /// Not attempted because an earlier stage failed and this one is not cheap.
+    NotRun,
+}
+
+/// Runs all stages, prints a summary, and exits non-zero if any stage failed.
+pub fn run() -> ExitCode {
+    let root = workspace::root();
+    let stages = match stages(&root) {
+        Ok(stages) => stages,
+        Err(err) => {
+            eprintln!("error: cannot set up the test stages: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("workspace: {}", root.display());
+    println!("cargo: {}", process::cargo_program().to_string_lossy());
+
+    let total = stages.len();
+    let mut outcomes = Vec::with_capacity(total);
+    let mut any_failed = false;
+    for (index, stage) in stages.iter().enumerate() {
+        // A skipped stage costs nothing, so its reason is reported even after a failure.
+        let outcome = if any_failed && !stage.runs_after_failure && stage.skip_reason.is_none() {
+            Outcome::NotRun
+        } else {
+            process::announce(&format!("[{}/{total}] {}", index + 1, stage.title()));
+            run_stage(stage, &root)
+        };
+        any_failed |= matches!(outcome, Outcome::Failed(..));
+        outcomes.push(outcome);
+    }
+    print_summary(&stages, &outcomes);
+    if any_failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Runs one stage's commands (or reports its skip reason), timing it.
+fn run_stage(stage: &Stage, root: &Path) -> Outcome {
+    if let Some(reason) = &stage.skip_reason {
+        println!("skipped: {reason}");
+        return Outcome::Skipped(reason.clone());
+    }
+    let start = Instant::now();
+    let mut failures = Vec::new();
+    for command in &stage.commands {
+        if stage.commands.len() > 1 {
+            println!("--> {command}");
+        }
+        if let Err(err) = command.run(root) {
+            eprintln!("error: {err}");
+            failures.push(err);
+        }
+    }
+    let elapsed = start.elapsed();
+    if failures.is_empty() {
+        Outcome::Passed(elapsed)
+    } else {
+        Outcome::Failed(elapsed, failures)
+    }
+}
+
+/// Prints one line per stage, then the overall verdict naming the failed
+/// stages, so the end of a long CI log says what went wrong.
+fn print_summary(stages: &[Stage], outcomes: &[Outcome]) {
+    process::announce("summary");
+    let total = stages.len();
+    for (index, (stage, outcome)) in stages.iter().zip(outcomes).enumerate() {
+        let number = format!("[{}/{total}]", index + 1);
+        let name = &stage.name;
+        let (status, time, note) = match outcome {
+            Outcome::Passed(t) => ("ok", secs(*t), String::new()),
+            Outcome::Failed(t, _) => ("FAILED", secs(*t), String::new()),
+            Outcome::Skipped(why) => ("skipped", String::new(), format!(": {why}")),
+            Outcome::NotRun => (
+                "not run",
+                String::new(),
+                " (an earlier stage failed)".into(),
+            ),
+        };
+        println!("  {number} {status:<8}{time:>7}  {name}{note}");
+        if let Outcome::Failed(_, errors) = outcome {
+            for error in errors {
+                println!("        {error}");
+            }
+        }
+    }
+    let failed: Vec<&str> = stages
+        .iter()
+        .zip(outcomes)
+        .filter(|(_, outcome)| matches!(outcome, Outcome::Failed(..)))
+        .map(|(stage, _)| stage.name.as_str())
+        .collect();
+    if failed.is_empty() {
+        process::announce("all stages passed");
+    } else {
+        process::announce(&format!("FAILED: {}", failed.join(", ")));
+    }
+}
+
+/// A duration as seconds with one decimal, e.g. `12.3s`.
+fn secs(duration: Duration) -> String {
+    format!("{:.1}s", duration.as_secs_f64())
+}
