@@ -1,0 +1,311 @@
+//! [`StackPool`], a bounded LIFO free list of equally sized stacks.
+
+use core::fmt;
+
+use crate::stack::usable_len;
+use crate::{DEFAULT_STACK_SIZE, Stack, StackError};
+
+/// The largest base page size of the Linux targets this crate runs on
+/// (64 KiB, on AArch64 and 64-bit PowerPC; x86-64 uses 4 KiB).
+/// [`StackPool::with_default_size`] skips rounding [`DEFAULT_STACK_SIZE`] up
+/// to whole pages, which is only right while it is a multiple of this.
+const LARGEST_PAGE_SIZE: usize = 64 * 1024;
+
+const _: () = assert!(
+    DEFAULT_STACK_SIZE.is_multiple_of(LARGEST_PAGE_SIZE),
+    "DEFAULT_STACK_SIZE must be a whole number of pages for StackPool::with_default_size"
+);
+
+/// A bounded LIFO free list of stacks that all have the same size.
+///
+/// [`take`](StackPool::take) hands out the most recently returned stack (its
+/// pages are the most likely to still be in cache and are already faulted
+/// in), or allocates a fresh one when the pool is empty.
+/// [`give_back`](StackPool::give_back) keeps a stack for reuse while the pool
+/// holds fewer than [`capacity`](StackPool::capacity) stacks, and frees it
+/// otherwise.
+///
+/// ```
+/// use sure_stack::StackPool;
+///
+/// let mut pool = StackPool::with_capacity(sure_stack::DEFAULT_STACK_SIZE, 2)?;
+/// let a = pool.take()?; // allocated: the pool was empty
+/// let addr = a.bottom();
+/// pool.give_back(a);
+/// assert_eq!(pool.len(), 1);
+/// let b = pool.take()?; // reused, no system call
+/// assert_eq!(b.bottom(), addr);
+/// # Ok::<(), sure_stack::StackError>(())
+/// ```
+pub struct StackPool {
+    /// Idle stacks; the last one is the most recently returned.
+    free: Vec<Stack>,
+    /// Usable size of every stack in the pool (rounded to pages).
+    stack_size: usize,
+    /// Most stacks held idle.
+    capacity: usize,
+}
+
+static_assertions::assert_impl_all!(StackPool: Send, Sync, fmt::Debug);
+
+impl StackPool {
+    /// The number of idle stacks a pool keeps unless told otherwise: 64.
+    ///
+    /// Pooled stacks keep the pages they touched, so an unbounded pool would
+    /// retain the peak memory of the busiest moment forever. The bound caps
+    /// that: at most 64 stacks, 16 MiB of address space with the default
+    /// 256 KiB stacks (and typically much less memory, since only touched
+    /// pages count), and 128 of the `vm.max_map_count` mappings.
+    pub const DEFAULT_CAPACITY: usize = 64;
+
+    /// Creates an empty pool of stacks of at least `stack_size` usable bytes,
+    /// holding up to [`DEFAULT_CAPACITY`](StackPool::DEFAULT_CAPACITY) idle
+    /// stacks. Allocates nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`StackError::InvalidSize`] if `stack_size` is not accepted by
+    /// [`Stack::allocate_at_least`].
+    ///
+    /// ```
+    /// let pool = sure_stack::StackPool::new(100_000)?;
+    /// assert_eq!(pool.stack_size(), 100_000usize.next_multiple_of(sure_stack::page_size()));
+    /// assert_eq!(pool.capacity(), sure_stack::StackPool::DEFAULT_CAPACITY);
+    /// # Ok::<(), sure_stack::StackError>(())
+    /// ```
+    pub fn new(stack_size: usize) -> Result<StackPool, StackError> {
+        Self::with_capacity(stack_size, Self::DEFAULT_CAPACITY)
+    }
+
+    /// Creates an empty pool of stacks of at least `stack_size` usable bytes,
+    /// holding up to `capacity` idle stacks. Allocates nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`StackError::InvalidSize`] if `stack_size` is not accepted by
+    /// [`Stack::allocate_at_least`].
+    ///
+    /// ```
+    /// let pool = sure_stack::StackPool::with_capacity(sure_stack::DEFAULT_STACK_SIZE, 8)?;
+    /// assert_eq!(pool.capacity(), 8);
+    /// assert!(pool.is_empty());
+    /// # Ok::<(), sure_stack::StackError>(())
+    /// ```
+    pub fn with_capacity(stack_size: usize, capacity: usize) -> Result<StackPool, StackError> {
+        Ok(StackPool {
+            free: Vec::new(),
+            stack_size: usable_len(stack_size)?,
+            capacity,
+        })
+    }
+
+    /// Creates an empty pool of [`DEFAULT_STACK_SIZE`] stacks holding up to
+    /// [`DEFAULT_CAPACITY`](StackPool::DEFAULT_CAPACITY) idle stacks.
+    /// Allocates nothing and cannot fail.
+    ///
+    /// It is the same pool as `StackPool::new(DEFAULT_STACK_SIZE)`, but as a
+    /// `const fn` it can initialise a `static` or a `thread_local!` with
+    /// `const { }` initialisation, which needs no lazy-initialisation check
+    /// on access. [`DEFAULT_STACK_SIZE`] is already a whole number of pages,
+    /// so no runtime rounding to [`page_size`](crate::page_size) is needed.
+    ///
+    /// A per-thread pool:
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    /// use sure_stack::{StackPool, DEFAULT_STACK_SIZE};
+    ///
+    /// thread_local! {
+    ///     static POOL: RefCell<StackPool> = const { RefCell::new(StackPool::with_default_size()) };
+    /// }
+    ///
+    /// let stack = POOL.with_borrow_mut(StackPool::take)?;
+    /// assert_eq!(stack.len(), DEFAULT_STACK_SIZE);
+    /// POOL.with_borrow_mut(|pool| pool.give_back(stack));
+    /// assert_eq!(POOL.with_borrow(StackPool::len), 1);
+    /// # Ok::<(), sure_stack::StackError>(())
+    /// ```
+    #[must_use]
+    pub const fn with_default_size() -> StackPool {
+        StackPool {
+            free: Vec::new(),
+            // Already a whole number of pages: see `LARGEST_PAGE_SIZE`.
+            stack_size: DEFAULT_STACK_SIZE,
+            capacity: Self::DEFAULT_CAPACITY,
+        }
+    }
+
+    /// The usable size of the stacks this pool hands out: the requested size
+    /// rounded up to whole pages.
+    ///
+    /// ```
+    /// let pool = sure_stack::StackPool::new(sure_stack::DEFAULT_STACK_SIZE)?;
+    /// assert_eq!(pool.stack_size(), sure_stack::DEFAULT_STACK_SIZE);
+    /// # Ok::<(), sure_stack::StackError>(())
+    /// ```
+    #[inline]
+    pub fn stack_size(&self) -> usize {
+        self.stack_size
+    }
+
+    /// The most idle stacks the pool keeps.
+    ///
+    /// ```
+    /// let pool = sure_stack::StackPool::with_capacity(sure_stack::DEFAULT_STACK_SIZE, 3)?;
+    /// assert_eq!(pool.capacity(), 3);
+    /// # Ok::<(), sure_stack::StackError>(())
+    /// ```
+    #[inline]
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Changes the most idle stacks the pool keeps. If the pool holds more
+    /// than `capacity` stacks, the excess is freed (the least recently
+    /// returned ones go first).
+    ///
+    /// ```
+    /// let mut pool = sure_stack::StackPool::with_capacity(sure_stack::DEFAULT_STACK_SIZE, 4)?;
+    /// let stacks = [pool.take()?, pool.take()?, pool.take()?];
+    /// stacks.into_iter().for_each(|s| pool.give_back(s));
+    /// assert_eq!(pool.len(), 3);
+    /// pool.set_capacity(1);
+    /// assert_eq!(pool.len(), 1);
+    /// # Ok::<(), sure_stack::StackError>(())
+    /// ```
+    pub fn set_capacity(&mut self, capacity: usize) {
+        self.capacity = capacity;
+        if self.free.len() > capacity {
+            // Keep the most recently returned stacks (the end of the list).
+            let excess = self.free.len() - capacity;
+            self.free.drain(..excess);
+            self.free.shrink_to(capacity);
+        }
+    }
+
+    /// The number of idle stacks held.
+    ///
+    /// ```
+    /// let mut pool = sure_stack::StackPool::new(sure_stack::DEFAULT_STACK_SIZE)?;
+    /// assert_eq!(pool.len(), 0);
+    /// let stack = pool.take()?;
+    /// pool.give_back(stack);
+    /// assert_eq!(pool.len(), 1);
+    /// # Ok::<(), sure_stack::StackError>(())
+    /// ```
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.free.len()
+    }
+
+    /// Whether the pool holds no idle stack.
+    ///
+    /// ```
+    /// let pool = sure_stack::StackPool::new(sure_stack::DEFAULT_STACK_SIZE)?;
+    /// assert!(pool.is_empty());
+    /// # Ok::<(), sure_stack::StackError>(())
+    /// ```
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.free.is_empty()
+    }
+
+    /// Hands out the most recently returned stack, or allocates a fresh one
+    /// of [`stack_size`](StackPool::stack_size) bytes if the pool is empty.
+    /// When the pool is not empty this makes no system call.
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Stack::allocate_at_least`], when a fresh stack is needed.
+    ///
+    /// ```
+    /// let mut pool = sure_stack::StackPool::new(sure_stack::DEFAULT_STACK_SIZE)?;
+    /// let stack = pool.take()?;
+    /// assert_eq!(stack.len(), pool.stack_size());
+    /// # Ok::<(), sure_stack::StackError>(())
+    /// ```
+    #[inline]
+    pub fn take(&mut self) -> Result<Stack, StackError> {
+        match self.free.pop() {
+            Some(stack) => Ok(stack),
+            None => Stack::allocate_at_least(self.stack_size),
+        }
+    }
+
+    /// Returns a stack to the pool for reuse. It is kept if the pool holds
+    /// fewer than [`capacity`](StackPool::capacity) stacks and its
+    /// [`len`](Stack::len) equals [`stack_size`](StackPool::stack_size);
+    /// otherwise it is dropped (unmapped).
+    ///
+    /// ```
+    /// let mut pool = sure_stack::StackPool::new(sure_stack::DEFAULT_STACK_SIZE)?;
+    /// pool.give_back(sure_stack::Stack::allocate_at_least(sure_stack::MIN_STACK_SIZE)?);
+    /// assert!(pool.is_empty()); // wrong size: freed
+    /// # Ok::<(), sure_stack::StackError>(())
+    /// ```
+    #[inline]
+    pub fn give_back(&mut self, stack: Stack) {
+        if self.free.len() < self.capacity && stack.len() == self.stack_size {
+            self.free.push(stack);
+        }
+    }
+
+    /// Frees every idle stack.
+    ///
+    /// ```
+    /// let mut pool = sure_stack::StackPool::new(sure_stack::DEFAULT_STACK_SIZE)?;
+    /// let stack = pool.take()?;
+    /// pool.give_back(stack);
+    /// pool.clear();
+    /// assert!(pool.is_empty());
+    /// # Ok::<(), sure_stack::StackError>(())
+    /// ```
+    pub fn clear(&mut self) {
+        self.free.clear();
+    }
+}
+
+impl Default for StackPool {
+    /// The same as [`StackPool::with_default_size`].
+    fn default() -> StackPool {
+        StackPool::with_default_size()
+    }
+}
+
+impl fmt::Debug for StackPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StackPool")
+            .field("stack_size", &self.stack_size)
+            .field("capacity", &self.capacity)
+            .field("len", &self.free.len())
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_size_pool_matches_the_runtime_rounded_one() {
+        const POOL: StackPool = StackPool::with_default_size();
+        assert_eq!(
+            POOL.stack_size(),
+            StackPool::new(DEFAULT_STACK_SIZE).unwrap().stack_size()
+        );
+        assert_eq!(
+            StackPool::with_default_size().stack_size(),
+            StackPool::new(DEFAULT_STACK_SIZE).unwrap().stack_size()
+        );
+        assert_eq!(POOL.capacity(), StackPool::DEFAULT_CAPACITY);
+        assert!(POOL.is_empty());
+    }
+
+    #[test]
+    fn default_is_the_default_size_pool() {
+        let pool = StackPool::default();
+        assert_eq!(pool.stack_size(), DEFAULT_STACK_SIZE);
+        assert_eq!(pool.capacity(), StackPool::DEFAULT_CAPACITY);
+        assert!(pool.is_empty());
+    }
+}

@@ -1,0 +1,371 @@
+//! [`Stack`], one guarded and lazily mapped coroutine stack, and [`RawStack`],
+//! its mapping without ownership.
+
+use core::fmt;
+use core::num::NonZeroUsize;
+use core::ops::Range;
+use core::ptr::NonNull;
+
+use nix::sys::mman::{self, MapFlags, ProtFlags};
+
+use crate::error::classify;
+use crate::{MIN_STACK_SIZE, StackError, page_size};
+
+/// The largest usable size that still leaves room for the guard page while
+/// keeping the whole mapping within `isize::MAX` bytes (the most a Rust
+/// object, and so a slice over the stack, may span).
+fn max_stack_size() -> usize {
+    let page = page_size();
+    (isize::MAX as usize / page) * page - page
+}
+
+/// Validates a requested size and rounds it up to whole pages.
+pub(crate) fn usable_len(requested: usize) -> Result<usize, StackError> {
+    let invalid = || StackError::InvalidSize {
+        requested,
+        min: MIN_STACK_SIZE,
+        max: max_stack_size(),
+    };
+    if requested < MIN_STACK_SIZE {
+        return Err(invalid());
+    }
+    match requested.checked_next_multiple_of(page_size()) {
+        Some(rounded) if rounded <= max_stack_size() => Ok(rounded),
+        _ => Err(invalid()),
+    }
+}
+
+/// A coroutine stack: one memory mapping with a `PROT_NONE` guard page at its
+/// lowest address and [`len`](Stack::len) usable bytes above it.
+///
+/// The stack is move-only and unmaps its memory when dropped. See the
+/// [crate documentation](crate) for the layout.
+///
+/// ```
+/// use sure_stack::{page_size, Stack};
+///
+/// let stack = Stack::allocate_at_least(20_000)?;
+/// assert_eq!(stack.len() % page_size(), 0);
+/// assert!(stack.len() >= 20_000);
+/// // The stack pointer of a new coroutine starts at the top and grows down.
+/// assert_eq!(stack.top().as_ptr() as usize - stack.bottom().as_ptr() as usize, stack.len());
+/// # Ok::<(), sure_stack::StackError>(())
+/// ```
+pub struct Stack {
+    /// Start of the mapping: the guard page.
+    mapping: NonNull<u8>,
+    /// Length of the whole mapping, guard page included. A multiple of the
+    /// page size, at least two pages.
+    mapping_len: usize,
+}
+
+// SAFETY: a `Stack` is an owned block of plain memory; nothing about it is
+// tied to the thread that mapped it (mappings are process-wide), and `munmap`
+// may be called from any thread.
+unsafe impl Send for Stack {}
+// SAFETY: every `&self` method only reads the two fields (addresses and
+// sizes); none reads or writes the stack memory, so sharing is harmless.
+unsafe impl Sync for Stack {}
+
+static_assertions::assert_impl_all!(Stack: Send, Sync, fmt::Debug);
+static_assertions::assert_not_impl_any!(Stack: Clone, Copy);
+static_assertions::assert_impl_all!(RawStack: Copy, Eq, fmt::Debug);
+
+impl Stack {
+    /// Allocates a stack of at least `bytes` usable bytes.
+    ///
+    /// The size is rounded up to whole pages, and one guard page is added
+    /// below the usable region, so [`len`](Stack::len) is `bytes` rounded up
+    /// to a multiple of [`page_size`]. The memory is mapped lazily
+    /// (`MAP_NORESERVE`); no page is touched here.
+    ///
+    /// # Errors
+    ///
+    /// * [`StackError::InvalidSize`] if `bytes` is below [`MIN_STACK_SIZE`]
+    ///   (including 0) or too large to round up and add a guard page to.
+    /// * [`StackError::MappingLimit`] if the process has run out of memory
+    ///   mappings (`vm.max_map_count`).
+    /// * [`StackError::Map`] if `mmap` or `mprotect` failed otherwise.
+    ///
+    /// ```
+    /// use sure_stack::{page_size, Stack, StackError};
+    ///
+    /// let stack = Stack::allocate_at_least(64 * 1024 + 1)?;
+    /// assert_eq!(stack.len(), (64 * 1024 + 1usize).next_multiple_of(page_size()));
+    ///
+    /// assert!(matches!(Stack::allocate_at_least(0), Err(StackError::InvalidSize { .. })));
+    /// # Ok::<(), StackError>(())
+    /// ```
+    pub fn allocate_at_least(bytes: usize) -> Result<Stack, StackError> {
+        let usable = usable_len(bytes)?;
+        let page = page_size();
+        // Cannot overflow: `usable <= max_stack_size()`, which leaves room for
+        // one page below `isize::MAX`.
+        let mapping_len = usable + page;
+        let Some(length) = NonZeroUsize::new(mapping_len) else {
+            // Unreachable in practice: `usable >= MIN_STACK_SIZE > 0`.
+            return Err(StackError::InvalidSize {
+                requested: bytes,
+                min: MIN_STACK_SIZE,
+                max: max_stack_size(),
+            });
+        };
+
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let flags = MapFlags::MAP_PRIVATE | MapFlags::MAP_NORESERVE | MapFlags::MAP_STACK;
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        let flags = MapFlags::MAP_PRIVATE | MapFlags::MAP_NORESERVE;
+
+        // SAFETY: we ask for a fresh anonymous mapping at an address of the
+        // kernel's choosing (no MAP_FIXED), so no existing memory is
+        // affected; the result is only used through the returned pointer.
+        let mapping = unsafe {
+            mman::mmap_anonymous(
+                None,
+                length,
+                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+                flags,
+            )
+        }
+        .map_err(|errno| classify("mmap", mapping_len, errno))?;
+
+        // From here on the mapping is owned by `stack`: if mprotect fails,
+        // dropping `stack` unmaps it before the error is returned.
+        let stack = Stack {
+            mapping: mapping.cast(),
+            mapping_len,
+        };
+
+        // SAFETY: the first page of the mapping we just created belongs to us
+        // alone and nothing points into it yet; making it inaccessible
+        // invalidates no reference.
+        unsafe { mman::mprotect(mapping, page, ProtFlags::PROT_NONE) }
+            .map_err(|errno| classify("mprotect", mapping_len, errno))?;
+
+        Ok(stack)
+    }
+
+    /// The lowest usable byte, just above the guard page.
+    ///
+    /// ```
+    /// let stack = sure_stack::Stack::allocate_at_least(sure_stack::MIN_STACK_SIZE)?;
+    /// assert_eq!(stack.bottom().as_ptr() as usize, stack.guard().end);
+    /// # Ok::<(), sure_stack::StackError>(())
+    /// ```
+    #[inline]
+    pub fn bottom(&self) -> NonNull<u8> {
+        // SAFETY: the mapping is at least two pages long, so one page past
+        // its start is still inside it.
+        unsafe { self.mapping.add(page_size()) }
+    }
+
+    /// One past the highest usable byte: where the stack pointer of a new
+    /// coroutine starts. Page aligned, hence 16-byte aligned.
+    ///
+    /// ```
+    /// let stack = sure_stack::Stack::allocate_at_least(sure_stack::DEFAULT_STACK_SIZE)?;
+    /// assert_eq!(stack.top().as_ptr() as usize % 16, 0);
+    /// # Ok::<(), sure_stack::StackError>(())
+    /// ```
+    #[inline]
+    pub fn top(&self) -> NonNull<u8> {
+        // SAFETY: one past the end of the mapping is in bounds for pointer
+        // arithmetic (the mapping is a single allocation of `mapping_len`
+        // bytes, at most `isize::MAX`).
+        unsafe { self.mapping.add(self.mapping_len) }
+    }
+
+    /// The number of usable bytes: a multiple of [`page_size`], the guard
+    /// page not included.
+    ///
+    /// ```
+    /// let stack = sure_stack::Stack::allocate_at_least(100_000)?;
+    /// assert_eq!(stack.len() % sure_stack::page_size(), 0);
+    /// # Ok::<(), sure_stack::StackError>(())
+    /// ```
+    #[inline]
+    #[expect(
+        clippy::len_without_is_empty,
+        reason = "a stack is never empty: it has at least MIN_STACK_SIZE bytes"
+    )]
+    pub fn len(&self) -> usize {
+        self.mapping_len - page_size()
+    }
+
+    /// The usable bytes as a slice pointer: starts at [`bottom`](Stack::bottom)
+    /// and is [`len`](Stack::len) bytes long.
+    ///
+    /// Writing through it is allowed (the memory is readable and writable)
+    /// but, as with any raw pointer, it is the caller's job not to create
+    /// aliasing references, for instance while a coroutine runs on the
+    /// stack.
+    ///
+    /// ```
+    /// let stack = sure_stack::Stack::allocate_at_least(sure_stack::MIN_STACK_SIZE)?;
+    /// let region = stack.region();
+    /// assert_eq!(region.cast::<u8>(), stack.bottom());
+    /// assert_eq!(region.len(), stack.len());
+    /// # Ok::<(), sure_stack::StackError>(())
+    /// ```
+    #[inline]
+    pub fn region(&self) -> NonNull<[u8]> {
+        NonNull::slice_from_raw_parts(self.bottom(), self.len())
+    }
+
+    /// The addresses of the guard page: from the start of the mapping up to
+    /// (excluding) [`bottom`](Stack::bottom). Any access there faults.
+    ///
+    /// ```
+    /// let stack = sure_stack::Stack::allocate_at_least(sure_stack::MIN_STACK_SIZE)?;
+    /// assert_eq!(stack.guard().len(), sure_stack::page_size());
+    /// # Ok::<(), sure_stack::StackError>(())
+    /// ```
+    #[inline]
+    pub fn guard(&self) -> Range<usize> {
+        let start = self.mapping.as_ptr() as usize;
+        start..start + page_size()
+    }
+
+    /// Whether `addr` lies within the guard page, for example the faulting
+    /// address of a `SIGSEGV` caused by a stack overflow.
+    ///
+    /// ```
+    /// let stack = sure_stack::Stack::allocate_at_least(sure_stack::MIN_STACK_SIZE)?;
+    /// let bottom = stack.bottom().as_ptr() as usize;
+    /// assert!(stack.contains_guard(bottom - 1));
+    /// assert!(!stack.contains_guard(bottom));
+    /// # Ok::<(), sure_stack::StackError>(())
+    /// ```
+    #[inline]
+    pub fn contains_guard(&self, addr: usize) -> bool {
+        self.guard().contains(&addr)
+    }
+
+    /// Gives up ownership of the mapping without unmapping it, returning
+    /// its address and size. Use [`Stack::from_raw`] to take it back.
+    ///
+    /// ```
+    /// use sure_stack::Stack;
+    ///
+    /// let stack = Stack::allocate_at_least(sure_stack::MIN_STACK_SIZE)?;
+    /// let bottom = stack.bottom();
+    /// let raw = stack.into_raw();
+    /// // SAFETY: `raw` comes from `into_raw` and is turned back only once.
+    /// let stack = unsafe { Stack::from_raw(raw) };
+    /// assert_eq!(stack.bottom(), bottom);
+    /// # Ok::<(), sure_stack::StackError>(())
+    /// ```
+    #[inline]
+    #[must_use = "the mapping leaks unless it is passed back to Stack::from_raw"]
+    pub fn into_raw(self) -> RawStack {
+        let raw = RawStack {
+            mapping: self.mapping,
+            mapping_len: self.mapping_len,
+        };
+        core::mem::forget(self);
+        raw
+    }
+
+    /// Takes back ownership of a mapping given up with [`Stack::into_raw`].
+    ///
+    /// # Safety
+    ///
+    /// * `raw` must have been returned by [`Stack::into_raw`] in this
+    ///   process, with its fields unchanged.
+    /// * It must be turned back into a `Stack` at most once: the returned
+    ///   `Stack` owns the mapping and unmaps it when dropped.
+    /// * The mapping must not have been unmapped or remapped in the meantime
+    ///   (changing page protections is tolerated by this crate, but code
+    ///   relying on [`bottom`](Stack::bottom)..[`top`](Stack::top) being
+    ///   writable and the guard page faulting expects them restored).
+    ///
+    /// ```
+    /// use sure_stack::Stack;
+    ///
+    /// let raw = Stack::allocate_at_least(sure_stack::DEFAULT_STACK_SIZE)?.into_raw();
+    /// // SAFETY: `raw` was just produced by `into_raw` and is used once.
+    /// let stack = unsafe { Stack::from_raw(raw) };
+    /// assert_eq!(stack.len(), sure_stack::DEFAULT_STACK_SIZE);
+    /// # Ok::<(), sure_stack::StackError>(())
+    /// ```
+    #[inline]
+    pub unsafe fn from_raw(raw: RawStack) -> Stack {
+        debug_assert!(raw.mapping_len >= 2 * page_size());
+        debug_assert_eq!(raw.mapping_len % page_size(), 0);
+        debug_assert_eq!(raw.mapping.as_ptr() as usize % page_size(), 0);
+        Stack {
+            mapping: raw.mapping,
+            mapping_len: raw.mapping_len,
+        }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // SAFETY: `self` exclusively owns the whole mapping (created by
+        // `allocate_at_least`, or handed back through `from_raw` whose
+        // contract guarantees the same), and after drop nothing can reach it
+        // through this `Stack`. Unmapping the whole mapping splits nothing, so
+        // it cannot fail for lack of mappings; should it fail anyway the
+        // memory merely leaks.
+        let _ = unsafe { mman::munmap(self.mapping.cast(), self.mapping_len) };
+    }
+}
+
+impl fmt::Debug for Stack {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let guard = self.guard();
+        f.debug_struct("Stack")
+            .field("bottom", &self.bottom())
+            .field("top", &self.top())
+            .field("len", &self.len())
+            .field(
+                "guard",
+                &format_args!("{:#x}..{:#x}", guard.start, guard.end),
+            )
+            .finish()
+    }
+}
+
+/// A stack's mapping without ownership: what [`Stack::into_raw`] returns and
+/// [`Stack::from_raw`] takes back.
+///
+/// It describes the **whole** mapping, guard page included: the guard page is
+/// the first page at `mapping`, and the usable region is the rest, from
+/// `mapping + page_size()` up to `mapping + mapping_len`. Holding a
+/// `RawStack` does not keep the memory alive, and dropping it does not free
+/// it.
+///
+/// ```
+/// let stack = sure_stack::Stack::allocate_at_least(sure_stack::MIN_STACK_SIZE)?;
+/// let (bottom, len) = (stack.bottom(), stack.len());
+/// let raw = stack.into_raw();
+/// assert_eq!(raw.mapping_len, len + sure_stack::page_size());
+/// assert_eq!(raw.mapping.as_ptr() as usize + sure_stack::page_size(), bottom.as_ptr() as usize);
+/// // SAFETY: `raw` comes from `into_raw` and is turned back only once.
+/// drop(unsafe { sure_stack::Stack::from_raw(raw) });
+/// # Ok::<(), sure_stack::StackError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawStack {
+    /// Start of the mapping: the lowest address of the guard page. Page
+    /// aligned.
+    pub mapping: NonNull<u8>,
+    /// Length of the whole mapping in bytes, guard page included: the usable
+    /// size plus one page.
+    pub mapping_len: usize,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_stack_size_leaves_room_for_the_guard() {
+        let max = max_stack_size();
+        assert_eq!(max % page_size(), 0);
+        assert!(max + page_size() <= isize::MAX as usize);
+        assert_eq!(usable_len(max).ok(), Some(max));
+        assert!(usable_len(max + 1).is_err());
+    }
+}
