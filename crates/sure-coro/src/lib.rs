@@ -1,1 +1,91 @@
-//! TODO
+//! Safe stackful coroutines: a body that runs on its own stack and can
+//! suspend from any depth of ordinary function calls.
+//!
+//! ```
+//! use sure_coro::Coroutine;
+//!
+//! let mut co = Coroutine::new(|h| {
+//!     println!("step 1");
+//!     h.suspend();
+//!     println!("step 2");
+//! });
+//! co.resume(); // prints step 1, returns at the suspend
+//! assert!(!co.is_completed());
+//! co.resume(); // prints step 2, the body returns
+//! assert!(co.is_completed());
+//! ```
+//!
+//! # The model
+//!
+//! - A [`Coroutine`] owns a body (a `'static` closure) and a stack. Nothing
+//!   runs when it is built.
+//! - [`Coroutine::resume`] runs the body on the calling thread, on the
+//!   coroutine's stack, until the body calls [`SuspendHandle::suspend`]
+//!   (resume returns [`CoroutineResult::Yield`]) or returns (resume returns
+//!   [`CoroutineResult::Return`], and the coroutine is completed). Exactly
+//!   one of the two sides runs at any time; there are no threads involved.
+//! - Values flow both ways: [`Coroutine::resume_with`] passes one in,
+//!   [`SuspendHandle::suspend_with`] passes one out and returns the next
+//!   one in, and the body's return value comes out last. With `()` for
+//!   both, as in the example above, this costs nothing.
+//! - A panic in the body comes out of the `resume` that ran it, with its
+//!   original payload. Dropping a suspended coroutine unwinds its stack so
+//!   every destructor on it runs. See [`Coroutine`] for the details.
+//! - Coroutines nest: a body can build and drive other coroutines.
+//! - A [`Generator`] is a coroutine seen as an [`Iterator`] over what it
+//!   suspends with.
+//!
+//! # The full form
+//!
+//! `Coroutine<Input, Yield, Return>`: each resume passes an `Input`, each
+//! suspend hands out a `Yield`, and the body returns a `Return`.
+//!
+//! ```
+//! use sure_coro::{Coroutine, CoroutineResult};
+//!
+//! // Echoes the length of every string it is given; stops at "".
+//! let mut lengths = Coroutine::with_input(|h, mut s: String| {
+//!     let mut count = 0;
+//!     while !s.is_empty() {
+//!         count += 1;
+//!         s = h.suspend_with(s.len());
+//!     }
+//!     count
+//! });
+//! assert_eq!(lengths.resume_with("four".into()), CoroutineResult::Yield(4));
+//! assert_eq!(lengths.resume_with("xy".into()), CoroutineResult::Yield(2));
+//! assert_eq!(lengths.resume_with(String::new()), CoroutineResult::Return(2));
+//! ```
+//!
+//! # Stacks
+//!
+//! [`Coroutine::new`] takes a 256 KiB guarded stack
+//! ([`sure_stack::DEFAULT_STACK_SIZE`]) from a per-thread
+//! [`StackPool`](sure_stack::StackPool) and gives it back when dropped, so
+//! a warm pool makes creating a coroutine free of system calls. Pages are
+//! mapped lazily: an idle coroutine costs only the pages it touched. The
+//! pool keeps at most [`StackPool::DEFAULT_CAPACITY`] idle stacks; change
+//! that with [`with_thread_pool`]. [`Builder`] chooses another size
+//! (bypassing the pool), or a stack of the caller's, and returns allocation
+//! errors instead of panicking.
+//!
+//! [`StackPool::DEFAULT_CAPACITY`]: sure_stack::StackPool::DEFAULT_CAPACITY
+
+mod builder;
+mod coroutine;
+mod generator;
+mod handle;
+mod pool;
+mod root;
+mod stack;
+
+pub use builder::Builder;
+pub use coroutine::{Coroutine, CoroutineResult};
+pub use generator::Generator;
+pub use handle::SuspendHandle;
+pub use pool::with_thread_pool;
+pub use sure_stack::{DEFAULT_STACK_SIZE, StackError};
+
+static_assertions::assert_not_impl_any!(Coroutine: Send, Sync);
+static_assertions::assert_not_impl_any!(SuspendHandle: Send, Sync);
+static_assertions::assert_not_impl_any!(Generator<u32>: Send, Sync);

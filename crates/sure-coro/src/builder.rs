@@ -1,0 +1,139 @@
+//! [`Builder`]: coroutines with a chosen stack, returning errors instead of
+//! panicking.
+
+use std::ptr::NonNull;
+
+use sure_stack::{DEFAULT_STACK_SIZE, Stack, StackError};
+
+use crate::coroutine::Coroutine;
+use crate::handle::SuspendHandle;
+use crate::pool;
+use crate::root::{Header, Root};
+use crate::stack::CoroutineStack;
+
+/// Configures and builds a [`Coroutine`], in the manner of
+/// [`std::thread::Builder`]: where [`Coroutine::new`] panics when no stack
+/// can be had, [`build`](Builder::build) returns the error.
+///
+/// ```
+/// use sure_coro::Builder;
+///
+/// let mut co = Builder::new()
+///     .stack_size(64 * 1024)
+///     .build(|h| {
+///         h.suspend_with(1);
+///         2
+///     })
+///     .expect("a 64 KiB stack");
+/// assert_eq!(co.resume().into_yield(), Some(1));
+/// assert_eq!(co.resume().into_return(), Some(2));
+/// ```
+#[derive(Debug, Default)]
+#[must_use = "a Builder does nothing until `build` is called"]
+pub struct Builder {
+    stack_size: Option<usize>,
+    stack: Option<Stack>,
+}
+
+impl Builder {
+    /// A builder for a coroutine on a default-size
+    /// ([`sure_stack::DEFAULT_STACK_SIZE`], 256 KiB) stack from this
+    /// thread's pool.
+    pub fn new() -> Self {
+        Builder::default()
+    }
+
+    /// Asks for a stack of at least `bytes` usable bytes (rounded up to
+    /// whole pages, plus a guard page). A size other than the default
+    /// bypasses the thread's pool: each such coroutine maps a fresh stack
+    /// and unmaps it when dropped.
+    ///
+    /// ```
+    /// let co = sure_coro::Builder::new().stack_size(1024 * 1024).build(|h| h.suspend()).unwrap();
+    /// assert!(co.stack_size() >= 1024 * 1024);
+    /// ```
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Runs the coroutine on `stack`, a stack the caller already has (for
+    /// example from [`Coroutine::into_stack`] or a [`sure_stack::StackPool`]
+    /// of its own). Overrides [`stack_size`](Builder::stack_size). The
+    /// stack is freed when the coroutine is dropped, unless taken back with
+    /// `into_stack`.
+    ///
+    /// ```
+    /// use sure_stack::Stack;
+    ///
+    /// let stack = Stack::allocate_at_least(32 * 1024).unwrap();
+    /// let mut co = sure_coro::Builder::new().stack(stack).build(|h| h.suspend_with(7)).unwrap();
+    /// assert_eq!(co.resume().into_yield(), Some(7));
+    /// ```
+    pub fn stack(mut self, stack: Stack) -> Self {
+        self.stack = Some(stack);
+        self
+    }
+
+    /// Builds a coroutine running `body`, whose resumes pass `()`.
+    ///
+    /// # Errors
+    /// The [`StackError`] of allocating the stack: an invalid
+    /// [`stack_size`](Builder::stack_size), or the process out of memory or
+    /// of memory mappings.
+    pub fn build<Y, R, F>(self, body: F) -> Result<Coroutine<(), Y, R>, StackError>
+    where
+        F: FnOnce(&mut SuspendHandle<(), Y>) -> R + 'static,
+    {
+        self.build_with_input(move |handle, ()| body(handle))
+    }
+
+    /// Builds a coroutine whose body also receives the first resume's value
+    /// (see [`Coroutine::with_input`]).
+    ///
+    /// # Errors
+    /// As [`build`](Builder::build).
+    pub fn build_with_input<I, Y, R, F>(self, body: F) -> Result<Coroutine<I, Y, R>, StackError>
+    where
+        I: 'static,
+        F: FnOnce(&mut SuspendHandle<I, Y>, I) -> R + 'static,
+    {
+        let stack = self.into_stack()?;
+        // A body too large to sit comfortably at the top of the stack goes
+        // to the heap; the choice is made at compile time per body type.
+        if Root::<F, I, Y, R>::FOOTPRINT <= stack.len() / 4 {
+            Ok(install(stack, body))
+        } else {
+            Ok(install(stack, Box::new(body)))
+        }
+    }
+
+    fn into_stack(self) -> Result<CoroutineStack, StackError> {
+        match (self.stack, self.stack_size) {
+            (Some(stack), _) => Ok(CoroutineStack::owned(stack)),
+            (None, None) => Ok(CoroutineStack::pooled(pool::take()?)),
+            (None, Some(bytes)) => {
+                let stack = Stack::allocate_at_least(bytes)?;
+                if stack.len() == DEFAULT_STACK_SIZE {
+                    Ok(CoroutineStack::pooled(stack))
+                } else {
+                    Ok(CoroutineStack::owned(stack))
+                }
+            }
+        }
+    }
+}
+
+/// Writes the root for `body` on `stack` and wraps both in a coroutine.
+fn install<I, Y, R, F>(stack: CoroutineStack, body: F) -> Coroutine<I, Y, R>
+where
+    F: FnOnce(&mut SuspendHandle<I, Y>, I) -> R,
+{
+    // SAFETY: the stack is ours, unused, and moves into the coroutine,
+    // which keeps it for as long as the body may run; it is at least
+    // MIN_STACK_SIZE (16 KiB) long, and the caller checked that the root
+    // takes at most a quarter of it, leaving far more than
+    // MIN_SETUP_BYTES below.
+    let header: NonNull<Header<I, Y, R>> = unsafe { Root::install(stack.region(), body) };
+    Coroutine::from_parts(header, Root::<F, I, Y, R>::drop_unstarted, stack)
+}

@@ -1,0 +1,439 @@
+//! [`Coroutine`]: the resumer's side.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::panic;
+use std::ptr::NonNull;
+
+use sure_stack::Stack;
+
+use crate::builder::Builder;
+use crate::handle::SuspendHandle;
+use crate::root::{Cancel, Header, Payload};
+use crate::stack::CoroutineStack;
+
+/// What a [`resume`](Coroutine::resume) ended with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CoroutineResult<Yield, Return> {
+    /// The body suspended, handing out this value; resume it again to go on.
+    Yield(Yield),
+    /// The body returned this value; the coroutine is completed.
+    Return(Return),
+}
+
+impl<Y, R> CoroutineResult<Y, R> {
+    /// The suspended value, if the body suspended.
+    ///
+    /// ```
+    /// use sure_coro::CoroutineResult;
+    /// assert_eq!(CoroutineResult::<u8, ()>::Yield(3).into_yield(), Some(3));
+    /// ```
+    pub fn into_yield(self) -> Option<Y> {
+        match self {
+            CoroutineResult::Yield(value) => Some(value),
+            CoroutineResult::Return(_) => None,
+        }
+    }
+
+    /// The returned value, if the body returned.
+    ///
+    /// ```
+    /// use sure_coro::CoroutineResult;
+    /// assert_eq!(CoroutineResult::<(), u8>::Return(7).into_return(), Some(7));
+    /// ```
+    pub fn into_return(self) -> Option<R> {
+        match self {
+            CoroutineResult::Yield(_) => None,
+            CoroutineResult::Return(value) => Some(value),
+        }
+    }
+}
+
+/// Where a coroutine is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Built; the body has not run (dropping drops the closure).
+    Unstarted,
+    /// The body ran and suspended (dropping unwinds its stack).
+    Suspended,
+    /// The body returned or panicked.
+    Completed,
+}
+
+/// A stackful coroutine: a body that runs on its own stack, one piece per
+/// [`resume`](Coroutine::resume), suspending from any depth of calls.
+///
+/// `Input` is passed in by each resume, `Yield` out by each suspend, and
+/// `Return` is the body's result; all three default to `()`.
+///
+/// # Who runs when
+///
+/// Building a coroutine runs nothing. Each resume runs the body on the
+/// calling thread until it suspends (the resume returns
+/// [`CoroutineResult::Yield`]) or returns ([`CoroutineResult::Return`]; the
+/// coroutine is then completed). Resuming a completed coroutine panics.
+///
+/// # Panics in the body
+///
+/// A panic in the body unwinds the body's stack, then comes out of the
+/// `resume` that ran it with its original payload (as by
+/// [`std::panic::resume_unwind`]); the coroutine is then completed.
+///
+/// # Dropping
+///
+/// Dropping a coroutine that never started drops its body closure.
+/// Dropping a suspended coroutine resumes it once more, making the suspend
+/// point unwind (with a private payload, and without calling the panic
+/// hook) so that every destructor on its stack runs; then its stack is
+/// freed, or returned to the thread's pool. If the body catches that
+/// unwind and suspends again, the unwinding starts over from there until
+/// the body ends: a dropped coroutine never continues normally. If the body
+/// panics with another payload while being dropped, the drop re-raises it
+/// (unless the thread is already panicking).
+///
+/// # Threads and lifetimes
+///
+/// The body must be `'static`: a suspended coroutine can be leaked with
+/// [`std::mem::forget`], and code on its stack must not then outlive
+/// anything it borrowed. For the same reason `Input` must be `'static`.
+///
+/// ```compile_fail
+/// let name = String::from("local");
+/// let borrowed = &name;
+/// let co = sure_coro::Coroutine::new(move |h| {
+///     h.suspend();
+///     println!("{borrowed}");
+/// });
+/// ```
+///
+/// ```compile_fail
+/// use sure_coro::Coroutine;
+/// fn borrowing_input<'a>(_: &'a str) -> Coroutine<&'a str, (), ()> {
+///     Coroutine::with_input(|_h, _input| ())
+/// }
+/// ```
+///
+/// A coroutine is neither `Send` nor `Sync`: values on its stack may not be
+/// `Send`, and compiled code may cache a thread-local's address across a
+/// suspend. Each thread runs its own coroutines.
+///
+/// ```compile_fail
+/// let co = sure_coro::Coroutine::new(|h| h.suspend());
+/// std::thread::spawn(move || drop(co));
+/// ```
+///
+/// ```compile_fail
+/// fn is_sync<T: Sync>() {}
+/// is_sync::<sure_coro::Coroutine>();
+/// ```
+///
+/// The body's handle cannot leave the body:
+///
+/// ```compile_fail
+/// let co = sure_coro::Coroutine::new(|h| h);
+/// ```
+///
+/// ```compile_fail
+/// sure_coro::Coroutine::new(|h| {
+///     std::thread::scope(|s| {
+///         s.spawn(|| h.suspend());
+///     });
+/// });
+/// ```
+///
+/// # Example
+///
+/// ```
+/// use sure_coro::Coroutine;
+///
+/// let mut co = Coroutine::new(|h| {
+///     println!("step 1");
+///     h.suspend();
+///     println!("step 2");
+/// });
+/// co.resume(); // prints step 1, returns at the suspend
+/// assert!(!co.is_completed());
+/// co.resume(); // prints step 2, the body returns
+/// assert!(co.is_completed());
+/// ```
+pub struct Coroutine<Input = (), Yield = (), Return = ()> {
+    header: NonNull<Header<Input, Yield, Return>>,
+    state: State,
+    /// Drops the body closure of a coroutine that never started; knows the
+    /// closure's type, which `Coroutine` does not.
+    drop_unstarted: unsafe fn(NonNull<Header<Input, Yield, Return>>),
+    /// Dropped after `Drop::drop` is done with the memory.
+    stack: CoroutineStack,
+    /// Neither Send nor Sync; invariant in all three types.
+    _marker: PhantomData<*mut (Input, Yield, Return)>,
+}
+
+impl<Y, R> Coroutine<(), Y, R> {
+    /// A coroutine running `body` on a default-size stack from this thread's
+    /// pool. The body runs at the first [`resume`](Coroutine::resume).
+    ///
+    /// # Panics
+    /// If no stack can be had (the process ran out of memory or of memory
+    /// mappings). [`Builder::build`] returns that error instead.
+    ///
+    /// ```
+    /// use sure_coro::{Coroutine, CoroutineResult};
+    ///
+    /// let mut countdown = Coroutine::new(|h| {
+    ///     for i in (1..=3).rev() {
+    ///         h.suspend_with(i);
+    ///     }
+    ///     "liftoff"
+    /// });
+    /// assert_eq!(countdown.resume(), CoroutineResult::Yield(3));
+    /// assert_eq!(countdown.resume(), CoroutineResult::Yield(2));
+    /// assert_eq!(countdown.resume(), CoroutineResult::Yield(1));
+    /// assert_eq!(countdown.resume(), CoroutineResult::Return("liftoff"));
+    /// ```
+    pub fn new<F>(body: F) -> Self
+    where
+        F: FnOnce(&mut SuspendHandle<(), Y>) -> R + 'static,
+    {
+        Builder::new()
+            .build(body)
+            .unwrap_or_else(|error| panic!("Coroutine::new could not get a stack: {error}"))
+    }
+
+    /// Runs the body until it next suspends or returns.
+    ///
+    /// # Panics
+    /// If the coroutine is completed; and with the body's own payload if the
+    /// body panics.
+    ///
+    /// ```
+    /// use sure_coro::{Coroutine, CoroutineResult};
+    ///
+    /// let mut co = Coroutine::new(|h| h.suspend_with('a'));
+    /// assert_eq!(co.resume(), CoroutineResult::Yield('a'));
+    /// assert_eq!(co.resume(), CoroutineResult::Return(()));
+    /// ```
+    #[inline]
+    pub fn resume(&mut self) -> CoroutineResult<Y, R> {
+        self.resume_with(())
+    }
+}
+
+impl<I: 'static, Y, R> Coroutine<I, Y, R> {
+    /// A coroutine whose body also receives the first resume's value, on a
+    /// default-size stack from this thread's pool.
+    ///
+    /// # Panics
+    /// If no stack can be had; [`Builder::build_with_input`] returns that
+    /// error instead.
+    ///
+    /// ```
+    /// use sure_coro::{Coroutine, CoroutineResult};
+    ///
+    /// // A running total of the values passed in.
+    /// let mut sum = Coroutine::with_input(|h, mut x: i64| {
+    ///     let mut total = 0;
+    ///     loop {
+    ///         total += x;
+    ///         x = h.suspend_with(total);
+    ///     }
+    /// });
+    /// # let _: &Coroutine<i64, i64, ()> = &sum;
+    /// assert_eq!(sum.resume_with(5), CoroutineResult::Yield(5));
+    /// assert_eq!(sum.resume_with(-2), CoroutineResult::Yield(3));
+    /// ```
+    pub fn with_input<F>(body: F) -> Self
+    where
+        F: FnOnce(&mut SuspendHandle<I, Y>, I) -> R + 'static,
+    {
+        Builder::new()
+            .build_with_input(body)
+            .unwrap_or_else(|error| panic!("Coroutine::with_input could not get a stack: {error}"))
+    }
+}
+
+impl<I, Y, R> Coroutine<I, Y, R> {
+    /// Assembles a coroutine from a header [`Root::install`] wrote on
+    /// `stack`.
+    ///
+    /// [`Root::install`]: crate::root::Root::install
+    pub(crate) fn from_parts(
+        header: NonNull<Header<I, Y, R>>,
+        drop_unstarted: unsafe fn(NonNull<Header<I, Y, R>>),
+        stack: CoroutineStack,
+    ) -> Self {
+        Coroutine { header, state: State::Unstarted, drop_unstarted, stack, _marker: PhantomData }
+    }
+
+    /// Runs the body until it next suspends or returns, passing `input` to
+    /// it: as the body's second argument on the first resume, and as the
+    /// return value of the suspend it is waiting in afterwards.
+    ///
+    /// # Panics
+    /// If the coroutine is completed; and with the body's own payload if the
+    /// body panics.
+    #[inline]
+    pub fn resume_with(&mut self, input: I) -> CoroutineResult<Y, R> {
+        if self.state == State::Completed {
+            resumed_after_completion();
+        }
+        self.state = State::Suspended;
+        let channel = self.channel();
+        // SAFETY: the coroutine is not completed, so its body context is
+        // suspended (fresh, or saved by a suspend) on our stack, which we
+        // own; we save ourselves in `resumer`, where the body switches back
+        // to. The channel lives at the top of that stack.
+        unsafe {
+            (*channel).input.write(input);
+            (*channel).resumer.switch_to(&(*channel).body);
+            if (*channel).finished {
+                return self.finish();
+            }
+            CoroutineResult::Yield((*channel).yielded.assume_init_read())
+        }
+    }
+
+    /// Whether the body has returned or panicked. A completed coroutine
+    /// cannot be resumed.
+    #[inline]
+    pub fn is_completed(&self) -> bool {
+        self.state == State::Completed
+    }
+
+    /// Whether the body has run at all.
+    ///
+    /// ```
+    /// let mut co = sure_coro::Coroutine::new(|h| h.suspend());
+    /// assert!(!co.is_started());
+    /// co.resume();
+    /// assert!(co.is_started());
+    /// ```
+    #[inline]
+    pub fn is_started(&self) -> bool {
+        self.state != State::Unstarted
+    }
+
+    /// Usable bytes of this coroutine's stack.
+    pub fn stack_size(&self) -> usize {
+        self.stack.len()
+    }
+
+    /// Ends the coroutine as dropping it would (unwinding a suspended body)
+    /// and gives its stack back to the caller, for example to build the next
+    /// coroutine on it with [`Builder::stack`].
+    ///
+    /// ```
+    /// use sure_coro::{Builder, Coroutine};
+    ///
+    /// let mut co = Coroutine::new(|h| h.suspend());
+    /// co.resume();
+    /// let stack = co.into_stack();
+    /// let mut again = Builder::new().stack(stack).build(|h| h.suspend_with(42)).unwrap();
+    /// assert_eq!(again.resume().into_yield(), Some(42));
+    /// ```
+    pub fn into_stack(mut self) -> Stack {
+        let payload = self.end_body();
+        // Drop::drop has nothing left to do once the body has ended.
+        let this = std::mem::ManuallyDrop::new(self);
+        // SAFETY: `this` is never used or dropped again; the stack is
+        // moved out exactly once.
+        let stack = unsafe { std::ptr::read(&this.stack) }.into_inner();
+        if let Some(payload) = payload {
+            drop(stack);
+            panic::resume_unwind(payload);
+        }
+        stack
+    }
+
+    fn channel(&self) -> *mut crate::root::Channel<I, Y> {
+        // SAFETY: the header lives at the top of our stack; taking the
+        // field's address reads nothing.
+        unsafe { &raw mut (*self.header.as_ptr()).channel }
+    }
+
+    /// The body has just made its final switch out: take its outcome.
+    #[inline(never)]
+    fn finish(&mut self) -> CoroutineResult<Y, R> {
+        self.state = State::Completed;
+        // SAFETY: the root wrote the outcome before setting `finished`, and
+        // it is read exactly once, here.
+        match unsafe { (*self.header.as_ptr()).outcome.assume_init_read() } {
+            Ok(value) => CoroutineResult::Return(value),
+            Err(payload) => panic::resume_unwind(payload),
+        }
+    }
+
+    /// Ends the body without running it further: drops an unstarted
+    /// closure, or unwinds a suspended stack. Returns a payload the body
+    /// panicked with meanwhile, other than the cancellation itself.
+    fn end_body(&mut self) -> Option<Payload> {
+        match self.state {
+            State::Completed => None,
+            State::Unstarted => {
+                self.state = State::Completed;
+                // SAFETY: the header came from `Root::install` with the
+                // closure type `drop_unstarted` was made for, and the body
+                // never ran.
+                unsafe { (self.drop_unstarted)(self.header) };
+                None
+            }
+            State::Suspended => {
+                self.state = State::Completed;
+                self.unwind_suspended()
+            }
+        }
+    }
+
+    /// Resumes a suspended body with `cancelling` set, so that its suspend
+    /// point unwinds, until the body's root has caught that and exited.
+    fn unwind_suspended(&mut self) -> Option<Payload> {
+        let channel = self.channel();
+        // SAFETY: as in `resume_with`: the body is suspended on our stack.
+        // After each switch back, either the body finished (the outcome is
+        // written), or it caught the unwind and suspended again, handing
+        // out a value we drop before resuming it (still cancelling).
+        unsafe {
+            (*channel).cancelling = true;
+            loop {
+                (*channel).resumer.switch_to(&(*channel).body);
+                if (*channel).finished {
+                    break;
+                }
+                (*channel).yielded.assume_init_drop();
+            }
+            match (*self.header.as_ptr()).outcome.assume_init_read() {
+                Ok(_) => None,
+                Err(payload) if payload.is::<Cancel>() => None,
+                Err(payload) => Some(payload),
+            }
+        }
+    }
+}
+
+impl<I, Y, R> Drop for Coroutine<I, Y, R> {
+    fn drop(&mut self) {
+        if let Some(payload) = self.end_body() {
+            if !std::thread::panicking() {
+                panic::resume_unwind(payload);
+            }
+        }
+    }
+}
+
+impl<I, Y, R> fmt::Debug for Coroutine<I, Y, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Coroutine")
+            .field("state", &self.state)
+            .field("stack_size", &self.stack.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn resumed_after_completion() -> ! {
+    panic!(
+        "resumed a coroutine that has already completed (its body returned or panicked); \
+         check `is_completed()` before resuming"
+    )
+}

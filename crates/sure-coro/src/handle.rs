@@ -1,0 +1,114 @@
+//! [`SuspendHandle`]: how a coroutine body gives control back.
+
+use std::marker::PhantomData;
+use std::panic;
+use std::ptr::NonNull;
+
+use crate::root::{Cancel, Channel};
+
+/// The body's side of a coroutine: suspends it, handing a value out and
+/// getting the next resume's value back.
+///
+/// A body receives `&mut SuspendHandle` and cannot keep it past its own
+/// end, nor give it to another coroutine (bodies are `'static`), nor send
+/// it to another thread (it is neither `Send` nor `Sync`).
+///
+/// `Input` is what each resume passes in; `Yield` is what each suspend
+/// passes out. Both are `()` for the plain form:
+///
+/// ```
+/// use sure_coro::{Coroutine, CoroutineResult};
+///
+/// let mut co = Coroutine::new(|h| {
+///     h.suspend();
+///     "done"
+/// });
+/// assert!(matches!(co.resume(), CoroutineResult::Yield(())));
+/// assert!(matches!(co.resume(), CoroutineResult::Return("done")));
+/// ```
+pub struct SuspendHandle<Input = (), Yield = ()> {
+    channel: NonNull<Channel<Input, Yield>>,
+    /// Neither Send nor Sync: the handle belongs to one stack on one thread.
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl<I, Y> SuspendHandle<I, Y> {
+    /// # Safety
+    /// `channel` outlives the handle.
+    pub(crate) unsafe fn new(channel: NonNull<Channel<I, Y>>) -> Self {
+        SuspendHandle { channel, _not_send: PhantomData }
+    }
+
+    /// Suspends the coroutine, handing `value` to the `resume` that is
+    /// running it, and returns the value of the next resume.
+    ///
+    /// If the coroutine is dropped while suspended here, this does not
+    /// return: it unwinds the body's stack (running every destructor on it)
+    /// with a private panic payload, without calling the panic hook.
+    ///
+    /// ```
+    /// use sure_coro::{Coroutine, CoroutineResult};
+    ///
+    /// // Doubles each input; stops when it gets 0.
+    /// let mut co = Coroutine::with_input(|h, mut x: u64| {
+    ///     while x != 0 {
+    ///         x = h.suspend_with(x * 2);
+    ///     }
+    /// });
+    /// assert!(matches!(co.resume_with(21), CoroutineResult::Yield(42)));
+    /// assert!(matches!(co.resume_with(5), CoroutineResult::Yield(10)));
+    /// assert!(matches!(co.resume_with(0), CoroutineResult::Return(())));
+    /// ```
+    #[inline(always)]
+    pub fn suspend_with(&mut self, value: Y) -> I {
+        let channel = self.channel.as_ptr();
+        // SAFETY: the channel outlives the handle. The resumer saved itself
+        // in `resumer` when it switched to us and is suspended there; we
+        // save ourselves in `body`, which the next resume continues.
+        unsafe {
+            (*channel).yielded.write(value);
+            (*channel).body.return_to(&(*channel).resumer);
+            if (*channel).cancelling {
+                cancel();
+            }
+            (*channel).input.assume_init_read()
+        }
+    }
+}
+
+impl<I> SuspendHandle<I, ()> {
+    /// Suspends the coroutine, handing nothing out, and returns the value
+    /// of the next resume (`()` for the plain form).
+    ///
+    /// ```
+    /// use sure_coro::Coroutine;
+    ///
+    /// let mut co = Coroutine::new(|h| {
+    ///     println!("step 1");
+    ///     h.suspend();
+    ///     println!("step 2");
+    /// });
+    /// co.resume();
+    /// assert!(!co.is_completed());
+    /// co.resume();
+    /// assert!(co.is_completed());
+    /// ```
+    #[inline(always)]
+    pub fn suspend(&mut self) -> I {
+        self.suspend_with(())
+    }
+}
+
+impl<I, Y> std::fmt::Debug for SuspendHandle<I, Y> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SuspendHandle").finish_non_exhaustive()
+    }
+}
+
+/// Unwinds the body of a coroutine that is being dropped. Out of line: the
+/// suspend fast path only tests a flag.
+#[cold]
+#[inline(never)]
+fn cancel() -> ! {
+    panic::resume_unwind(Box::new(Cancel))
+}

@@ -1,0 +1,60 @@
+//! The per-thread pool default coroutine stacks come from.
+//!
+//! Creating and dropping coroutines in a loop makes no system call once the
+//! pool is warm: a dropped coroutine's stack goes back to its thread's pool
+//! (LIFO, so its touched pages are reused while still in cache), up to
+//! [`StackPool::DEFAULT_CAPACITY`] stacks; beyond that, stacks are unmapped.
+
+use std::cell::RefCell;
+
+use sure_stack::{Stack, StackError, StackPool};
+
+thread_local! {
+    static POOL: RefCell<StackPool> = const { RefCell::new(StackPool::with_default_size()) };
+}
+
+/// Runs `f` with this thread's pool of default-size coroutine stacks: to
+/// change its capacity (how many idle stacks it keeps; each holds on to the
+/// pages its coroutine touched), to empty it, or to look at it.
+///
+/// The pool holds stacks of [`sure_stack::DEFAULT_STACK_SIZE`] bytes, the
+/// size [`Coroutine::new`](crate::Coroutine::new) uses. Coroutines built
+/// with another [`stack_size`](crate::Builder::stack_size), or on a stack
+/// of their own ([`Builder::stack`](crate::Builder::stack)), bypass it.
+///
+/// # Panics
+/// If called from inside `f` (the pool is borrowed), or while the thread's
+/// locals are being destroyed.
+///
+/// ```
+/// use sure_coro::{Coroutine, with_thread_pool};
+///
+/// with_thread_pool(|pool| pool.set_capacity(4));
+/// for _ in 0..10 {
+///     Coroutine::new(|h| h.suspend()).resume();
+/// }
+/// assert!(with_thread_pool(|pool| pool.len()) <= 4);
+/// ```
+pub fn with_thread_pool<T>(f: impl FnOnce(&mut StackPool) -> T) -> T {
+    POOL.with(|pool| f(&mut pool.borrow_mut()))
+}
+
+/// A default-size stack from this thread's pool, or a fresh one.
+#[inline]
+pub(crate) fn take() -> Result<Stack, StackError> {
+    POOL.try_with(|pool| pool.borrow_mut().take())
+        .unwrap_or_else(|_| Stack::allocate_at_least(sure_stack::DEFAULT_STACK_SIZE))
+}
+
+/// Returns a stack to this thread's pool. The stack is freed instead when
+/// the pool is full, borrowed (inside `with_thread_pool`'s closure), or
+/// already destroyed (the thread is exiting): in that last case the closure
+/// that owns it is dropped without running.
+#[inline]
+pub(crate) fn give_back(stack: Stack) {
+    let _ = POOL.try_with(|pool| {
+        if let Ok(mut pool) = pool.try_borrow_mut() {
+            pool.give_back(stack);
+        }
+    });
+}

@@ -1,0 +1,161 @@
+//! What lives at the top of a coroutine's stack: the channel both sides
+//! talk through, the outcome, and the body, started by the trampoline.
+//!
+//! Keeping them on the coroutine's own stack means creating a coroutine
+//! allocates nothing but the (pooled) stack, and their addresses never
+//! change while the `Coroutine` value itself moves around.
+
+use std::any::Any;
+use std::mem::{ManuallyDrop, MaybeUninit};
+use std::panic::{self, AssertUnwindSafe};
+use std::ptr::{self, NonNull};
+
+use sure_context::{ExecutionContext, Trampoline};
+
+use crate::handle::SuspendHandle;
+
+/// A panic payload, as `catch_unwind` returns it.
+pub(crate) type Payload = Box<dyn Any + Send + 'static>;
+
+/// The private panic payload that unwinds a suspended coroutine's stack
+/// when it is dropped. Nothing outside this crate can name it, so a body
+/// can only catch it as an opaque payload.
+pub(crate) struct Cancel;
+
+/// The resume/suspend channel: everything the body's side needs, without
+/// the return type (the handle does not know it).
+#[repr(C)]
+pub(crate) struct Channel<I, Y> {
+    /// Where `resume` saves the resumer. First field: the trampoline links
+    /// to it for unwinding, and its address is stable for the whole life of
+    /// the coroutine, so backtraces always reach the current resumer.
+    pub(crate) resumer: ExecutionContext,
+    /// Where the body saves itself when it suspends.
+    pub(crate) body: ExecutionContext,
+    /// The value of the resume in progress; the body takes it.
+    pub(crate) input: MaybeUninit<I>,
+    /// The value of the suspend in progress; `resume` takes it.
+    pub(crate) yielded: MaybeUninit<Y>,
+    /// Set by the root just before its final switch out.
+    pub(crate) finished: bool,
+    /// Set by `Drop`: the next suspend point unwinds instead of returning.
+    pub(crate) cancelling: bool,
+}
+
+/// The channel plus the outcome: everything `Coroutine` reaches, which is
+/// independent of the body's type.
+#[repr(C)]
+pub(crate) struct Header<I, Y, R> {
+    pub(crate) channel: Channel<I, Y>,
+    /// The body's result, written once, just before the final switch out.
+    pub(crate) outcome: MaybeUninit<Result<R, Payload>>,
+}
+
+/// The trampoline object: the header, then the body. `repr(C)` keeps the
+/// header at offset 0 whatever the body's type, so a `*mut Root<F, ..>` is
+/// also a valid `*mut Header<..>`.
+#[repr(C)]
+pub(crate) struct Root<F, I, Y, R> {
+    header: Header<I, Y, R>,
+    body: ManuallyDrop<F>,
+}
+
+impl<F, I, Y, R> Root<F, I, Y, R>
+where
+    F: FnOnce(&mut SuspendHandle<I, Y>, I) -> R,
+{
+    /// The root's alignment on the stack: its own, and at least the 16
+    /// bytes the stack below it needs.
+    const ALIGN: usize = if align_of::<Self>() > 16 { align_of::<Self>() } else { 16 };
+
+    /// Bytes the root takes at the top of a stack, alignment included.
+    pub(crate) const FOOTPRINT: usize = size_of::<Self>() + Self::ALIGN;
+
+    /// Writes a root for `body` at the top of `stack` and prepares a context
+    /// whose first switch runs it. Returns the header and the stack left
+    /// below the root.
+    ///
+    /// # Safety
+    /// `stack` is writable, unused memory at least `FOOTPRINT` plus
+    /// `sure_context::MIN_SETUP_BYTES` long, valid for as long as the
+    /// coroutine may run.
+    pub(crate) unsafe fn install(stack: NonNull<[u8]>, body: F) -> NonNull<Header<I, Y, R>> {
+        let bottom = stack.cast::<u8>().as_ptr();
+        let top = bottom as usize + stack.len();
+        let root_addr = (top - size_of::<Self>()) & !(Self::ALIGN - 1);
+        let offset = root_addr - bottom as usize;
+        // SAFETY: `root_addr` is inside the region (the caller guarantees
+        // FOOTPRINT bytes), aligned for `Self`, and unused.
+        let root = unsafe {
+            let root = bottom.add(offset).cast::<Self>();
+            root.write(Root {
+                header: Header {
+                    channel: Channel {
+                        resumer: ExecutionContext::new(),
+                        body: ExecutionContext::new(),
+                        input: MaybeUninit::uninit(),
+                        yielded: MaybeUninit::uninit(),
+                        finished: false,
+                        cancelling: false,
+                    },
+                    outcome: MaybeUninit::uninit(),
+                },
+                body: ManuallyDrop::new(body),
+            });
+            NonNull::new_unchecked(root)
+        };
+        let below = NonNull::slice_from_raw_parts(
+            // SAFETY: `bottom` came from a NonNull.
+            unsafe { NonNull::new_unchecked(bottom) },
+            offset,
+        );
+        // SAFETY: the region below the root is the caller's unused stack;
+        // the root stays at its address while the coroutine may run, and
+        // the resumer context the trampoline links to lives inside it.
+        let context = unsafe { ExecutionContext::setup(below, root) };
+        // SAFETY: `root` was just written and nothing runs on it yet.
+        unsafe { (*root.as_ptr()).header.channel.body = context };
+        root.cast()
+    }
+
+    /// Drops the body of a coroutine that never started.
+    ///
+    /// # Safety
+    /// `header` came from `install` with this `F`, and the coroutine never
+    /// ran; the body is not used again.
+    pub(crate) unsafe fn drop_unstarted(header: NonNull<Header<I, Y, R>>) {
+        // SAFETY: by the contract, this is a Root<F, ..> whose body is
+        // still in place.
+        unsafe { ManuallyDrop::drop(&mut (*header.cast::<Self>().as_ptr()).body) }
+    }
+}
+
+impl<F, I, Y, R> Trampoline for Root<F, I, Y, R>
+where
+    F: FnOnce(&mut SuspendHandle<I, Y>, I) -> R,
+{
+    fn run(&mut self) -> ! {
+        let header: *mut Header<I, Y, R> = &mut self.header;
+        // SAFETY: the first resume wrote the input and started us; the body
+        // is taken exactly once, here.
+        let (body, input) = unsafe {
+            (
+                ManuallyDrop::take(&mut self.body),
+                (*header).channel.input.assume_init_read(),
+            )
+        };
+        // SAFETY: the channel lives as long as the coroutine.
+        let mut handle = unsafe { SuspendHandle::new(NonNull::from(&mut (*header).channel)) };
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| body(&mut handle, input)));
+        // SAFETY: the resumer is suspended in `resume` (or `Drop`), waiting
+        // for this switch. Every value on this stack was moved out or
+        // dropped: `outcome` is moved into the header, `handle` and the
+        // closure hold nothing to drop. The root itself stays in place until
+        // the coroutine's owner frees the stack.
+        unsafe {
+            ptr::write(&mut (*header).outcome, MaybeUninit::new(outcome));
+            (*header).channel.finished = true;
+            ExecutionContext::exit_to(&(*header).channel.resumer)
+        }
+    }
+}
