@@ -261,7 +261,13 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         drop_unstarted: unsafe fn(NonNull<Header<I, Y, R>>),
         stack: CoroutineStack,
     ) -> Self {
-        Coroutine { header, state: State::Unstarted, drop_unstarted, stack, _marker: PhantomData }
+        Coroutine {
+            header,
+            state: State::Unstarted,
+            drop_unstarted,
+            stack,
+            _marker: PhantomData,
+        }
     }
 
     /// Runs the body until it next suspends or returns, passing `input` to

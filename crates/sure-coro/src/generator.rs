@@ -66,7 +66,9 @@ impl<Y> Generator<Y> {
     where
         F: FnOnce(&mut SuspendHandle<(), Y>) + 'static,
     {
-        Generator { coroutine: Coroutine::new(body) }
+        Generator {
+            coroutine: Coroutine::new(body),
+        }
     }
 }
 
@@ -103,6 +105,8 @@ impl<Y> FusedIterator for Generator<Y> {}
 
 impl<Y> std::fmt::Debug for Generator<Y> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Generator").field("coroutine", &self.coroutine).finish()
+        f.debug_struct("Generator")
+            .field("coroutine", &self.coroutine)
+            .finish()
     }
 }

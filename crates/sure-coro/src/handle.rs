@@ -36,7 +36,10 @@ impl<I, Y> SuspendHandle<I, Y> {
     /// # Safety
     /// `channel` outlives the handle.
     pub(crate) unsafe fn new(channel: NonNull<Channel<I, Y>>) -> Self {
-        SuspendHandle { channel, _not_send: PhantomData }
+        SuspendHandle {
+            channel,
+            _not_send: PhantomData,
+        }
     }
 
     /// Suspends the coroutine, handing `value` to the `resume` that is

@@ -66,7 +66,11 @@ where
 {
     /// The root's alignment on the stack: its own, and at least the 16
     /// bytes the stack below it needs.
-    const ALIGN: usize = if align_of::<Self>() > 16 { align_of::<Self>() } else { 16 };
+    const ALIGN: usize = if align_of::<Self>() > 16 {
+        align_of::<Self>()
+    } else {
+        16
+    };
 
     /// Bytes the root takes at the top of a stack, alignment included.
     pub(crate) const FOOTPRINT: usize = size_of::<Self>() + Self::ALIGN;

@@ -16,11 +16,17 @@ pub(crate) struct CoroutineStack {
 
 impl CoroutineStack {
     pub(crate) fn pooled(stack: Stack) -> Self {
-        CoroutineStack { stack: ManuallyDrop::new(stack), pooled: true }
+        CoroutineStack {
+            stack: ManuallyDrop::new(stack),
+            pooled: true,
+        }
     }
 
     pub(crate) fn owned(stack: Stack) -> Self {
-        CoroutineStack { stack: ManuallyDrop::new(stack), pooled: false }
+        CoroutineStack {
+            stack: ManuallyDrop::new(stack),
+            pooled: false,
+        }
     }
 
     pub(crate) fn region(&self) -> NonNull<[u8]> {
