@@ -417,10 +417,10 @@ impl<I, Y, R> Coroutine<I, Y, R> {
 
 impl<I, Y, R> Drop for Coroutine<I, Y, R> {
     fn drop(&mut self) {
-        if let Some(payload) = self.end_body() {
-            if !std::thread::panicking() {
-                panic::resume_unwind(payload);
-            }
+        if let Some(payload) = self.end_body()
+            && !std::thread::panicking()
+        {
+            panic::resume_unwind(payload);
         }
     }
 }
