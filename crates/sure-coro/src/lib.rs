@@ -89,3 +89,8 @@ pub use sure_stack::{DEFAULT_STACK_SIZE, StackError};
 static_assertions::assert_not_impl_any!(Coroutine: Send, Sync);
 static_assertions::assert_not_impl_any!(SuspendHandle: Send, Sync);
 static_assertions::assert_not_impl_any!(Generator<u32>: Send, Sync);
+
+/// The README's examples, compiled and run as doc tests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
