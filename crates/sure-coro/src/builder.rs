@@ -98,14 +98,7 @@ impl Builder {
         I: 'static,
         F: FnOnce(&mut SuspendHandle<I, Y>, I) -> R + 'static,
     {
-        let stack = self.into_stack()?;
-        // A body too large to sit comfortably at the top of the stack goes
-        // to the heap; the choice is made at compile time per body type.
-        if Root::<F, I, Y, R>::FOOTPRINT <= stack.len() / 4 {
-            Ok(install(stack, body))
-        } else {
-            Ok(install(stack, Box::new(body)))
-        }
+        Ok(assemble(self.into_stack()?, body))
     }
 
     fn into_stack(self) -> Result<CoroutineStack, StackError> {
@@ -124,7 +117,27 @@ impl Builder {
     }
 }
 
+/// Puts `body` on `stack` and wraps both in a coroutine: the one place
+/// every constructor ends up.
+#[inline]
+pub(crate) fn assemble<I, Y, R, F>(stack: CoroutineStack, body: F) -> Coroutine<I, Y, R>
+where
+    F: FnOnce(&mut SuspendHandle<I, Y>, I) -> R,
+{
+    // A body too large to sit comfortably at the top of the stack goes to
+    // the heap; the test is constant for each body type but the smallest
+    // stack, so it folds away in the common case.
+    if Root::<F, I, Y, R>::FOOTPRINT <= sure_stack::MIN_STACK_SIZE / 4
+        || Root::<F, I, Y, R>::FOOTPRINT <= stack.len() / 4
+    {
+        install(stack, body)
+    } else {
+        install(stack, Box::new(body))
+    }
+}
+
 /// Writes the root for `body` on `stack` and wraps both in a coroutine.
+#[inline]
 fn install<I, Y, R, F>(stack: CoroutineStack, body: F) -> Coroutine<I, Y, R>
 where
     F: FnOnce(&mut SuspendHandle<I, Y>, I) -> R,

@@ -5,10 +5,11 @@ use std::marker::PhantomData;
 use std::panic;
 use std::ptr::NonNull;
 
-use sure_stack::Stack;
+use sure_stack::{Stack, StackError};
 
-use crate::builder::Builder;
+use crate::builder::assemble;
 use crate::handle::SuspendHandle;
+use crate::pool;
 use crate::root::{Cancel, Header, Payload};
 use crate::stack::CoroutineStack;
 
@@ -174,7 +175,7 @@ impl<Y, R> Coroutine<(), Y, R> {
     ///
     /// # Panics
     /// If no stack can be had (the process ran out of memory or of memory
-    /// mappings). [`Builder::build`] returns that error instead.
+    /// mappings). [`Builder::build`](crate::Builder::build) returns that error instead.
     ///
     /// ```
     /// use sure_coro::{Coroutine, CoroutineResult};
@@ -190,13 +191,12 @@ impl<Y, R> Coroutine<(), Y, R> {
     /// assert_eq!(countdown.resume(), CoroutineResult::Yield(1));
     /// assert_eq!(countdown.resume(), CoroutineResult::Return("liftoff"));
     /// ```
+    #[inline]
     pub fn new<F>(body: F) -> Self
     where
         F: FnOnce(&mut SuspendHandle<(), Y>) -> R + 'static,
     {
-        Builder::new()
-            .build(body)
-            .unwrap_or_else(|error| panic!("Coroutine::new could not get a stack: {error}"))
+        Coroutine::with_input(move |handle, ()| body(handle))
     }
 
     /// Runs the body until it next suspends or returns.
@@ -223,7 +223,7 @@ impl<I: 'static, Y, R> Coroutine<I, Y, R> {
     /// default-size stack from this thread's pool.
     ///
     /// # Panics
-    /// If no stack can be had; [`Builder::build_with_input`] returns that
+    /// If no stack can be had; [`Builder::build_with_input`](crate::Builder::build_with_input) returns that
     /// error instead.
     ///
     /// ```
@@ -241,13 +241,13 @@ impl<I: 'static, Y, R> Coroutine<I, Y, R> {
     /// assert_eq!(sum.resume_with(5), CoroutineResult::Yield(5));
     /// assert_eq!(sum.resume_with(-2), CoroutineResult::Yield(3));
     /// ```
+    #[inline]
     pub fn with_input<F>(body: F) -> Self
     where
         F: FnOnce(&mut SuspendHandle<I, Y>, I) -> R + 'static,
     {
-        Builder::new()
-            .build_with_input(body)
-            .unwrap_or_else(|error| panic!("Coroutine::with_input could not get a stack: {error}"))
+        let stack = pool::take().unwrap_or_else(|error| no_stack(error));
+        assemble(CoroutineStack::pooled(stack), body)
     }
 }
 
@@ -325,7 +325,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
 
     /// Ends the coroutine as dropping it would (unwinding a suspended body)
     /// and gives its stack back to the caller, for example to build the next
-    /// coroutine on it with [`Builder::stack`].
+    /// coroutine on it with [`Builder::stack`](crate::Builder::stack).
     ///
     /// ```
     /// use sure_coro::{Builder, Coroutine};
@@ -432,6 +432,15 @@ impl<I, Y, R> fmt::Debug for Coroutine<I, Y, R> {
             .field("stack_size", &self.stack.len())
             .finish_non_exhaustive()
     }
+}
+
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn no_stack(error: StackError) -> ! {
+    panic!(
+        "Coroutine::new could not get a stack: {error} (use sure_coro::Builder to handle this error)"
+    )
 }
 
 #[cold]

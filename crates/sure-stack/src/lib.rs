@@ -71,6 +71,8 @@
 //! This crate supports Linux (it reads `/proc` to diagnose mapping
 //! exhaustion).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 mod error;
 mod pool;
 mod stack;
@@ -108,8 +110,9 @@ pub const MIN_STACK_SIZE: usize = 16 * 1024;
 
 /// The size of a memory page in bytes (4096 on most systems).
 ///
-/// The value is queried from the system once and cached, so calling this is
-/// cheap.
+/// The value is queried from the system once and cached in a plain atomic,
+/// so calling this is a load and a branch: [`Stack::len`] and
+/// [`Stack::region`] use it on the path that creates a coroutine.
 ///
 /// ```
 /// let page = sure_stack::page_size();
@@ -117,5 +120,19 @@ pub const MIN_STACK_SIZE: usize = 16 * 1024;
 /// ```
 #[inline]
 pub fn page_size() -> usize {
-    region::page::size()
+    match PAGE_SIZE.load(Ordering::Relaxed) {
+        0 => query_page_size(),
+        page => page,
+    }
+}
+
+/// The cached page size; 0 until first queried. Every thread that races to
+/// fill it stores the same value, so relaxed ordering is enough.
+static PAGE_SIZE: AtomicUsize = AtomicUsize::new(0);
+
+#[cold]
+fn query_page_size() -> usize {
+    let page = region::page::size();
+    PAGE_SIZE.store(page, Ordering::Relaxed);
+    page
 }
