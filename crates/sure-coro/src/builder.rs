@@ -81,6 +81,10 @@ impl Builder {
     /// The [`StackError`] of allocating the stack: an invalid
     /// [`stack_size`](Builder::stack_size), or the process out of memory or
     /// of memory mappings.
+    ///
+    /// # Panics
+    /// If the `Yield` and `Return` values are too large to fit at the top of
+    /// the stack (box such values).
     pub fn build<Y, R, F>(self, body: F) -> Result<Coroutine<(), Y, R>, StackError>
     where
         F: FnOnce(&mut SuspendHandle<(), Y>) -> R + 'static,
@@ -93,6 +97,10 @@ impl Builder {
     ///
     /// # Errors
     /// As [`build`](Builder::build).
+    ///
+    /// # Panics
+    /// If the `Input`, `Yield` and `Return` values are too large to fit at
+    /// the top of the stack (box such values).
     pub fn build_with_input<I, Y, R, F>(self, body: F) -> Result<Coroutine<I, Y, R>, StackError>
     where
         I: 'static,
@@ -126,9 +134,13 @@ where
 {
     // A body too large to sit comfortably at the top of the stack goes to
     // the heap; the test is constant for each body type but the smallest
-    // stack, so it folds away in the common case.
-    if Root::<F, I, Y, R>::FOOTPRINT <= sure_stack::MIN_STACK_SIZE / 4
-        || Root::<F, I, Y, R>::FOOTPRINT <= stack.len() / 4
+    // stack, so it folds away in the common case. "Comfortably" is a 64th
+    // of the stack: starting the body moves it by value on this stack
+    // about a dozen times in an unoptimised build (out of the root, into
+    // `catch_unwind`, through each `FnOnce` call). At a quarter, a 24 KB
+    // closure overflowed a 256 KiB stack in a debug build.
+    if Root::<F, I, Y, R>::FOOTPRINT <= sure_stack::MIN_STACK_SIZE / 64
+        || Root::<F, I, Y, R>::FOOTPRINT <= stack.len() / 64
     {
         install(stack, body)
     } else {
@@ -142,11 +154,21 @@ fn install<I, Y, R, F>(stack: CoroutineStack, body: F) -> Coroutine<I, Y, R>
 where
     F: FnOnce(&mut SuspendHandle<I, Y>, I) -> R,
 {
+    // Boxing the body does not shrink the rest of the root: the Input,
+    // Yield and Return slots can be larger than any stack. Without this
+    // check the root would be written below the stack.
+    let needed = Root::<F, I, Y, R>::FOOTPRINT + sure_context::MIN_SETUP_BYTES;
+    assert!(
+        needed <= sure_stack::MIN_STACK_SIZE || needed <= stack.len(),
+        "a coroutine needs {needed} bytes at the top of its stack for its Input, Yield and \
+         Return values, more than its {}-byte stack holds; box large values or use a larger \
+         stack",
+        stack.len(),
+    );
     // SAFETY: the stack is ours, unused, and moves into the coroutine,
     // which keeps it for as long as the body may run; it is at least
-    // MIN_STACK_SIZE (16 KiB) long, and the caller checked that the root
-    // takes at most a quarter of it, leaving far more than
-    // MIN_SETUP_BYTES below.
+    // MIN_STACK_SIZE (16 KiB) long, and the assert above leaves at least
+    // MIN_SETUP_BYTES below the root.
     let header: NonNull<Header<I, Y, R>> = unsafe { Root::install(stack.region(), body) };
     Coroutine::from_parts(header, Root::<F, I, Y, R>::drop_unstarted, stack)
 }

@@ -39,11 +39,15 @@ pub fn with_thread_pool<T>(f: impl FnOnce(&mut StackPool) -> T) -> T {
     POOL.with(|pool| f(&mut pool.borrow_mut()))
 }
 
-/// A default-size stack from this thread's pool, or a fresh one.
+/// A default-size stack from this thread's pool, or a fresh one when the
+/// pool is empty, borrowed (inside `with_thread_pool`'s closure), or
+/// already destroyed (the thread is exiting).
 #[inline]
 pub(crate) fn take() -> Result<Stack, StackError> {
-    POOL.try_with(|pool| pool.borrow_mut().take())
-        .unwrap_or_else(|_| Stack::allocate_at_least(sure_stack::DEFAULT_STACK_SIZE))
+    POOL.try_with(|pool| pool.try_borrow_mut().ok().map(|mut pool| pool.take()))
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| Stack::allocate_at_least(sure_stack::DEFAULT_STACK_SIZE))
 }
 
 /// Returns a stack to this thread's pool. The stack is freed instead when
