@@ -1,5 +1,6 @@
 //! [`ExecutionContext`] and the [`Trampoline`] a new context starts in.
 
+use core::cell::Cell;
 use core::fmt;
 use core::ptr::{self, NonNull};
 
@@ -10,7 +11,12 @@ use crate::arch;
 /// [`ExecutionContext::setup`] arranges for the first switch into a new
 /// context to call [`run`](Trampoline::run) on its own stack. `run` must
 /// never return: it ends with [`ExecutionContext::exit_to`] (or loops
-/// forever, switching elsewhere). A panic that escapes `run` aborts the
+/// forever, switching elsewhere).
+///
+/// `run` holds `&mut self` for the whole life of the context, also while it
+/// is suspended. Keep state that other executions touch meanwhile (the
+/// contexts themselves, results) outside the trampoline object, reached
+/// through a pointer, as in the [`ExecutionContext`] example. A panic that escapes `run` aborts the
 /// process, because there is no frame below it to unwind into; catch
 /// panics inside `run` (see `sure-coro`) if the code it runs may panic.
 pub trait Trampoline {
@@ -33,43 +39,55 @@ pub trait Trampoline {
 ///
 /// # Example
 ///
-/// A context that runs a trampoline on a stack and comes back:
+/// A context that runs a trampoline on a stack and comes back. The contexts
+/// and the counter live outside the trampoline object: `run` holds
+/// `&mut self` for the context's whole life, so whatever the other side
+/// also touches belongs elsewhere.
 ///
 /// ```
+/// use core::cell::Cell;
 /// use core::ptr::NonNull;
 /// use sure_context::{ExecutionContext, Trampoline};
 ///
-/// struct Task {
+/// struct Shared {
 ///     caller: ExecutionContext,
-///     own: ExecutionContext,
-///     steps: u32,
+///     task: ExecutionContext,
+///     steps: Cell<u32>,
 /// }
+///
+/// struct Task(*const Shared);
 ///
 /// impl Trampoline for Task {
 ///     fn run(&mut self) -> ! {
+///         // SAFETY: `Shared` outlives the task (see below).
+///         let shared = unsafe { &*self.0 };
 ///         loop {
-///             self.steps += 1;
+///             shared.steps.set(shared.steps.get() + 1);
 ///             // SAFETY: `caller` was saved by the switch_to that entered us
 ///             // and is suspended until we switch back.
-///             unsafe { self.own.return_to(&self.caller) };
+///             unsafe { shared.task.return_to(&shared.caller) };
 ///         }
 ///     }
 /// }
 ///
-/// let mut memory = vec![0u8; 64 * 1024];
-/// let stack = NonNull::from(memory.as_mut_slice());
-/// let mut task = Task { caller: ExecutionContext::new(), own: ExecutionContext::new(), steps: 0 };
-/// let task_ptr = NonNull::from(&mut task);
-/// // SAFETY: the stack and the task outlive every switch into the context,
-/// // and nothing else touches the stack meanwhile.
+/// let mut memory = vec![0u128; 4096];
+/// let stack = NonNull::from(memory.as_mut_slice()).cast::<u8>();
+/// let stack = NonNull::slice_from_raw_parts(stack, 4096 * 16);
+/// let mut shared = Box::new(Shared {
+///     caller: ExecutionContext::new(),
+///     task: ExecutionContext::new(),
+///     steps: Cell::new(0),
+/// });
+/// let mut task = Task(&*shared);
+/// // SAFETY: the stack, `shared` and `task` outlive every switch into the
+/// // context, and nothing else uses the stack meanwhile.
 /// unsafe {
-///     task_ptr.as_ptr().as_mut().unwrap().own = ExecutionContext::setup(stack, task_ptr);
+///     shared.task = ExecutionContext::setup(stack, NonNull::from(&mut task));
 ///     for _ in 0..3 {
-///         let task = task_ptr.as_ptr();
-///         (*task).caller.switch_to(&(*task).own);
+///         shared.caller.switch_to(&shared.task);
 ///     }
-///     assert_eq!((*task_ptr.as_ptr()).steps, 3);
 /// }
+/// assert_eq!(shared.steps.get(), 3);
 /// // The task never finished; its stack holds no destructors, so dropping
 /// // the memory is fine.
 /// ```
@@ -78,12 +96,23 @@ pub trait Trampoline {
 /// [`return_to`]: ExecutionContext::return_to
 /// [`exit_to`]: ExecutionContext::exit_to
 /// [`setup`]: ExecutionContext::setup
+///
+/// # Why `&self`
+///
+/// A switch hands control to code that reads and writes contexts while the
+/// switching call has not returned: the target later saves itself, and the
+/// context we saved into is read by whoever switches back. The saved stack
+/// pointer is therefore a [`Cell`], and every method takes `&self`. A `&`
+/// or `&mut` reference to plain data would promise the compiler that
+/// nothing else touches it for the duration of the call, and it would
+/// cache values across the switch (the benchmarks caught the optimiser
+/// hoisting a target's stack pointer out of a loop).
 #[repr(C)]
 pub struct ExecutionContext {
     /// Saved stack pointer; its top word is the resume address. Null until
     /// something is saved here. First field: the trampoline's unwind info
-    /// reads it through a pointer to the context.
-    stack_pointer: *mut u8,
+    /// reads it through a pointer to the context. A `Cell`: see above.
+    stack_pointer: Cell<*mut u8>,
 }
 
 static_assertions::assert_eq_size!(ExecutionContext, usize);
@@ -105,14 +134,14 @@ impl ExecutionContext {
     /// switches away.
     pub const fn new() -> Self {
         ExecutionContext {
-            stack_pointer: ptr::null_mut(),
+            stack_pointer: Cell::new(ptr::null_mut()),
         }
     }
 
     /// Whether anything was ever saved in (or set up into) this context.
     /// A context that is not saved must not be switched to.
     pub fn is_saved(&self) -> bool {
-        !self.stack_pointer.is_null()
+        !self.stack_pointer.get().is_null()
     }
 
     /// Prepares a new context on `stack` whose first switch calls
@@ -158,7 +187,9 @@ impl ExecutionContext {
                 trampoline.as_ptr().cast(),
             )
         };
-        ExecutionContext { stack_pointer }
+        ExecutionContext {
+            stack_pointer: Cell::new(stack_pointer),
+        }
     }
 
     /// Saves the running execution into `self` and continues `target`.
@@ -184,10 +215,10 @@ impl ExecutionContext {
     /// [`return_to`]: ExecutionContext::return_to
     /// [`setup`]: ExecutionContext::setup
     #[inline(always)]
-    pub unsafe fn switch_to(&mut self, target: &ExecutionContext) {
-        // SAFETY: `&mut self.stack_pointer` is valid for a write; `target`
+    pub unsafe fn switch_to(&self, target: &ExecutionContext) {
+        // SAFETY: the cell is valid for a write; `target`
         // is a suspended context with a valid stack by the contract.
-        unsafe { arch::switch_call(&mut self.stack_pointer, target.stack_pointer) }
+        unsafe { arch::switch_call(self.stack_pointer.as_ptr(), target.stack_pointer.get()) }
     }
 
     /// Saves the running execution into `self` and continues `target`,
@@ -200,9 +231,9 @@ impl ExecutionContext {
     ///
     /// [`switch_to`]: ExecutionContext::switch_to
     #[inline(always)]
-    pub unsafe fn return_to(&mut self, target: &ExecutionContext) {
+    pub unsafe fn return_to(&self, target: &ExecutionContext) {
         // SAFETY: as in `switch_to`.
-        unsafe { arch::switch_return(&mut self.stack_pointer, target.stack_pointer) }
+        unsafe { arch::switch_return(self.stack_pointer.as_ptr(), target.stack_pointer.get()) }
     }
 
     /// The final switch out of a finished execution: continues `target`
@@ -219,7 +250,7 @@ impl ExecutionContext {
     pub unsafe fn exit_to(target: &ExecutionContext) -> ! {
         // SAFETY: `target` is suspended, and the running stack is abandoned,
         // both by the contract.
-        unsafe { arch::exit(target.stack_pointer) }
+        unsafe { arch::exit(target.stack_pointer.get()) }
     }
 }
 
@@ -232,7 +263,7 @@ impl Default for ExecutionContext {
 impl fmt::Debug for ExecutionContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ExecutionContext")
-            .field("stack_pointer", &self.stack_pointer)
+            .field("stack_pointer", &self.stack_pointer.get())
             .finish()
     }
 }

@@ -34,8 +34,10 @@ fn a_backtrace_inside_a_context_reaches_the_resumer() {
         .find("resumer_frame_marker")
         .unwrap_or_else(|| panic!("the backtrace stops at the trampoline:\n{trace}"));
     assert!(fiber_at < resumer_at, "inner frames come first:\n{trace}");
+    // The walk goes on past the resumer, into the test harness (the test
+    // function itself may be inlined away in release builds).
     assert!(
-        trace.contains("a_backtrace_inside_a_context_reaches_the_resumer"),
-        "and it continues up to the test itself:\n{trace}"
+        trace[resumer_at..].contains("run_test"),
+        "and it continues up through the resumer's callers:\n{trace}"
     );
 }

@@ -51,12 +51,20 @@ pub(crate) struct Header<I, Y, R> {
     pub(crate) outcome: MaybeUninit<Result<R, Payload>>,
 }
 
-/// The trampoline object: the header, then the body. `repr(C)` keeps the
-/// header at offset 0 whatever the body's type, so a `*mut Root<F, ..>` is
-/// also a valid `*mut Header<..>`.
+/// What sits at the top of the stack: the header, then the trampoline
+/// object. `repr(C)` keeps the header at offset 0 whatever the body's type,
+/// so a `*mut Root<F, ..>` is also a valid `*mut Header<..>`.
 #[repr(C)]
 pub(crate) struct Root<F, I, Y, R> {
     header: Header<I, Y, R>,
+    start: Start<F, I, Y, R>,
+}
+
+/// The trampoline object. `Trampoline::run` holds `&mut` to it for the
+/// coroutine's whole life, so it holds only what no one else touches: the
+/// body, and a pointer to the header the resumer shares.
+struct Start<F, I, Y, R> {
+    header: NonNull<Header<I, Y, R>>,
     body: ManuallyDrop<F>,
 }
 
@@ -92,6 +100,7 @@ where
         // FOOTPRINT bytes), aligned for `Self`, and unused.
         let root = unsafe {
             let root = bottom.add(offset).cast::<Self>();
+            let header = NonNull::new_unchecked(root.cast::<Header<I, Y, R>>());
             root.write(Root {
                 header: Header {
                     channel: Channel {
@@ -104,9 +113,12 @@ where
                     },
                     outcome: MaybeUninit::uninit(),
                 },
-                body: ManuallyDrop::new(body),
+                start: Start {
+                    header,
+                    body: ManuallyDrop::new(body),
+                },
             });
-            NonNull::new_unchecked(root)
+            root
         };
         let below = NonNull::slice_from_raw_parts(
             // SAFETY: `bottom` came from a NonNull.
@@ -116,10 +128,11 @@ where
         // SAFETY: the region below the root is the caller's unused stack;
         // the root stays at its address while the coroutine may run, and
         // the resumer context the trampoline links to lives inside it.
-        let context = unsafe { ExecutionContext::setup(below, root) };
-        // SAFETY: `root` was just written and nothing runs on it yet.
-        unsafe { (*root.as_ptr()).header.channel.body = context };
-        root.cast()
+        unsafe {
+            let start = NonNull::new_unchecked(&raw mut (*root).start);
+            (*root).header.channel.body = ExecutionContext::setup(below, start);
+            NonNull::new_unchecked(root.cast())
+        }
     }
 
     /// Drops the body of a coroutine that never started.
@@ -130,16 +143,16 @@ where
     pub(crate) unsafe fn drop_unstarted(header: NonNull<Header<I, Y, R>>) {
         // SAFETY: by the contract, this is a Root<F, ..> whose body is
         // still in place.
-        unsafe { ManuallyDrop::drop(&mut (*header.cast::<Self>().as_ptr()).body) }
+        unsafe { ManuallyDrop::drop(&mut (*header.cast::<Self>().as_ptr()).start.body) }
     }
 }
 
-impl<F, I, Y, R> Trampoline for Root<F, I, Y, R>
+impl<F, I, Y, R> Trampoline for Start<F, I, Y, R>
 where
     F: FnOnce(&mut SuspendHandle<I, Y>, I) -> R,
 {
     fn run(&mut self) -> ! {
-        let header: *mut Header<I, Y, R> = &mut self.header;
+        let header = self.header.as_ptr();
         // SAFETY: the first resume wrote the input and started us; the body
         // is taken exactly once, here.
         let (body, input) = unsafe {

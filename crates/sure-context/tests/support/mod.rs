@@ -47,10 +47,14 @@ impl Suspender {
     }
 }
 
-impl Trampoline for FiberState {
+/// The trampoline object: only a pointer, so that `run`'s `&mut self`
+/// covers nothing the resumer touches.
+struct Entry(*mut FiberState);
+
+impl Trampoline for Entry {
     fn run(&mut self) -> ! {
-        let state: *mut FiberState = self;
-        // SAFETY: only this stack touches the state while it runs.
+        let state = self.0;
+        // SAFETY: the state outlives the fiber; the body is taken once.
         let body = unsafe { (*state).body.take() }.expect("fiber body");
         body(&mut Suspender { state });
         // SAFETY: as above; the body is done and the stack holds nothing
@@ -63,37 +67,54 @@ impl Trampoline for FiberState {
 }
 
 /// A closure on its own stack, resumed until it finishes.
+///
+/// The state is reached only through raw pointers (not a `Box`, whose
+/// uniqueness would forbid the fiber's own accesses while it is suspended).
 pub struct Fiber {
-    state: Box<FiberState>,
+    state: *mut FiberState,
+    _entry: Box<Entry>,
     _stack: TestStack,
+}
+
+impl Drop for Fiber {
+    fn drop(&mut self) {
+        // SAFETY: made by Box::into_raw in `new`, freed once, here; the
+        // fiber is not running.
+        drop(unsafe { Box::from_raw(self.state) });
+    }
 }
 
 impl Fiber {
     pub fn new(stack_bytes: usize, body: impl FnOnce(&mut Suspender) + 'static) -> Self {
         let mut stack = TestStack::new(stack_bytes);
-        let mut state = Box::new(FiberState {
+        let state = Box::into_raw(Box::new(FiberState {
             caller: ExecutionContext::new(),
             own: ExecutionContext::new(),
             body: Some(Box::new(body)),
             finished: false,
-        });
-        let ptr = NonNull::from(&mut *state);
-        // SAFETY: stack and state live in the Fiber, which outlives every
-        // resume; the state is only reached through `ptr` while it runs.
-        state.own = unsafe { ExecutionContext::setup(stack.region(), ptr) };
+        }));
+        let mut entry = Box::new(Entry(state));
+        // SAFETY: stack, state and entry live in the Fiber, which outlives
+        // every resume; nothing runs on the stack yet.
+        unsafe {
+            (*state).own = ExecutionContext::setup(stack.region(), NonNull::from(&mut *entry))
+        };
         Fiber {
             state,
+            _entry: entry,
             _stack: stack,
         }
     }
 
     /// Runs the fiber until it suspends or finishes; true once finished.
     pub fn resume(&mut self) -> bool {
-        assert!(!self.state.finished, "resumed a finished fiber");
-        let state: *mut FiberState = &mut *self.state;
-        // SAFETY: `own` is suspended (fresh or saved by `suspend`), and the
-        // state stays put in its Box while the fiber runs.
-        unsafe { (*state).caller.switch_to(&(*state).own) };
-        self.state.finished
+        let state = self.state;
+        // SAFETY: the state lives until the Fiber is dropped; `own` is
+        // suspended (fresh or saved by `suspend`).
+        unsafe {
+            assert!(!(*state).finished, "resumed a finished fiber");
+            (*state).caller.switch_to(&(*state).own);
+            (*state).finished
+        }
     }
 }
