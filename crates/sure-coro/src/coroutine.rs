@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 use std::panic;
 use std::ptr::NonNull;
 
-use sure_stack::{Stack, StackError};
+use sure_stack::Stack;
 
 use crate::builder::assemble;
 use crate::handle::SuspendHandle;
@@ -246,7 +246,10 @@ impl<I: 'static, Y, R> Coroutine<I, Y, R> {
     where
         F: FnOnce(&mut SuspendHandle<I, Y>, I) -> R + 'static,
     {
-        let stack = pool::take().unwrap_or_else(|error| no_stack(error));
+        let stack = match pool::take_idle() {
+            Some(stack) => stack,
+            None => fresh_default_stack(),
+        };
         assemble(CoroutineStack::pooled(stack), body)
     }
 }
@@ -368,6 +371,16 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         }
     }
 
+    /// `Drop` for a coroutine whose body has not completed.
+    #[inline(never)]
+    fn drop_body(&mut self) {
+        if let Some(payload) = self.end_body()
+            && !std::thread::panicking()
+        {
+            panic::resume_unwind(payload);
+        }
+    }
+
     /// Ends the body without running it further: drops an unstarted
     /// closure, or unwinds a suspended stack. Returns a payload the body
     /// panicked with meanwhile, other than the cancellation itself.
@@ -416,11 +429,12 @@ impl<I, Y, R> Coroutine<I, Y, R> {
 }
 
 impl<I, Y, R> Drop for Coroutine<I, Y, R> {
+    #[inline]
     fn drop(&mut self) {
-        if let Some(payload) = self.end_body()
-            && !std::thread::panicking()
-        {
-            panic::resume_unwind(payload);
+        // A completed coroutine (the common case) has nothing left to end;
+        // keep that check inline and the rest out of line.
+        if self.state != State::Completed {
+            self.drop_body();
         }
     }
 }
@@ -434,13 +448,18 @@ impl<I, Y, R> fmt::Debug for Coroutine<I, Y, R> {
     }
 }
 
+/// Maps a default-size stack for a coroutine when the pool has none idle;
+/// panics when that fails, as `Coroutine::new` documents.
 #[cold]
 #[inline(never)]
 #[track_caller]
-fn no_stack(error: StackError) -> ! {
-    panic!(
-        "Coroutine::new could not get a stack: {error} (use sure_coro::Builder to handle this error)"
-    )
+fn fresh_default_stack() -> Stack {
+    pool::take().unwrap_or_else(|error| {
+        panic!(
+            "Coroutine::new could not get a stack: {error} \
+             (sure_coro::Builder returns this error instead of panicking)"
+        )
+    })
 }
 
 #[cold]

@@ -44,10 +44,19 @@ pub fn with_thread_pool<T>(f: impl FnOnce(&mut StackPool) -> T) -> T {
 /// already destroyed (the thread is exiting).
 #[inline]
 pub(crate) fn take() -> Result<Stack, StackError> {
-    POOL.try_with(|pool| pool.try_borrow_mut().ok().map(|mut pool| pool.take()))
+    match take_idle() {
+        Some(stack) => Ok(stack),
+        None => Stack::allocate_at_least(sure_stack::DEFAULT_STACK_SIZE),
+    }
+}
+
+/// An idle stack from this thread's pool, if it has one and can be reached
+/// (it is not borrowed, nor destroyed): the allocation-free fast path.
+#[inline]
+pub(crate) fn take_idle() -> Option<Stack> {
+    POOL.try_with(|pool| pool.try_borrow_mut().ok()?.take_idle())
         .ok()
         .flatten()
-        .unwrap_or_else(|| Stack::allocate_at_least(sure_stack::DEFAULT_STACK_SIZE))
 }
 
 /// Returns a stack to this thread's pool. The stack is freed instead when

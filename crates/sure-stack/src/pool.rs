@@ -226,10 +226,26 @@ impl StackPool {
     /// ```
     #[inline]
     pub fn take(&mut self) -> Result<Stack, StackError> {
-        match self.free.pop() {
+        match self.take_idle() {
             Some(stack) => Ok(stack),
             None => Stack::allocate_at_least(self.stack_size),
         }
+    }
+
+    /// Takes the most recently returned idle stack, if there is one; never
+    /// allocates. For callers that handle the empty case on a cold path of
+    /// their own.
+    ///
+    /// ```
+    /// let mut pool = sure_stack::StackPool::new(sure_stack::DEFAULT_STACK_SIZE)?;
+    /// assert!(pool.take_idle().is_none());
+    /// pool.give_back(pool.take()?);
+    /// assert!(pool.take_idle().is_some());
+    /// # Ok::<(), sure_stack::StackError>(())
+    /// ```
+    #[inline]
+    pub fn take_idle(&mut self) -> Option<Stack> {
+        self.free.pop()
     }
 
     /// Returns a stack to the pool for reuse. It is kept if the pool holds
