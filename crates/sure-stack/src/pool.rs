@@ -239,7 +239,8 @@ impl StackPool {
     /// ```
     /// let mut pool = sure_stack::StackPool::new(sure_stack::DEFAULT_STACK_SIZE)?;
     /// assert!(pool.take_idle().is_none());
-    /// pool.give_back(pool.take()?);
+    /// let stack = pool.take()?;
+    /// pool.give_back(stack);
     /// assert!(pool.take_idle().is_some());
     /// # Ok::<(), sure_stack::StackError>(())
     /// ```
