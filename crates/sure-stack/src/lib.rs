@@ -76,6 +76,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 mod error;
 mod pool;
 mod stack;
+mod valgrind;
 
 pub use error::StackError;
 pub use pool::StackPool;
