@@ -69,12 +69,33 @@
 //! (bypassing the pool), or a stack of the caller's, and returns allocation
 //! errors instead of panicking.
 //!
+//! # Stack overflow
+//!
+//! Below every coroutine stack lies a guard page. A body that overflows its
+//! stack runs into it, and the process ends with a message on stderr, in the
+//! manner of Rust's own `thread '...' has overflowed its stack`:
+//!
+//! ```text
+//! thread 'main' (4242) has overflowed a coroutine's stack: the coroutine's stack of 256 KiB (guard page at 0x7f3a5c1ff000) is exhausted
+//! help: build the coroutine with a bigger stack, for example sure_coro::Builder::new().stack_size(512 * 1024).build(body)
+//! fatal runtime error: coroutine stack overflow, aborting
+//! ```
+//!
+//! then aborts (`SIGABRT`). Give such a coroutine a bigger stack with
+//! [`Builder::stack_size`]. The handler behind this (`SIGSEGV` and `SIGBUS`,
+//! on an alternate signal stack) is installed when a thread creates its
+//! first coroutine; resuming and suspending cost nothing for it. Every other
+//! fault goes on to the handler installed before it: a thread's own stack
+//! overflow still gets Rust's message, and other faults the usual signal.
+//! Only x86-64 Linux has this; elsewhere an overflow is a plain `SIGSEGV`.
+//!
 //! [`StackPool::DEFAULT_CAPACITY`]: sure_stack::StackPool::DEFAULT_CAPACITY
 
 mod builder;
 mod coroutine;
 mod generator;
 mod handle;
+mod overflow;
 mod pool;
 mod root;
 mod stack;
