@@ -14,6 +14,8 @@ pub struct Cmd {
     program: OsString,
     /// Arguments, passed as-is (no shell involved).
     args: Vec<String>,
+    /// Environment variables set for the command, on top of xtask's own.
+    envs: Vec<(String, String)>,
 }
 
 impl Cmd {
@@ -23,10 +25,26 @@ impl Cmd {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
+        Cmd::new(cargo_program(), args)
+    }
+
+    /// Any program (looked up on PATH unless it is a path) with `args`.
+    pub fn new<I, S>(program: impl Into<OsString>, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
         Cmd {
-            program: cargo_program(),
+            program: program.into(),
             args: args.into_iter().map(Into::into).collect(),
+            envs: Vec::new(),
         }
+    }
+
+    /// Sets the environment variable `key` to `value` for this command.
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.envs.push((key.into(), value.into()));
+        self
     }
 
     /// Runs the command in `dir` with inherited stdin/stdout/stderr, so its
@@ -34,6 +52,7 @@ impl Cmd {
     pub fn run(&self, dir: &Path) -> Result<(), String> {
         let status = Command::new(&self.program)
             .args(&self.args)
+            .envs(self.envs.iter().map(|(key, value)| (key, value)))
             .current_dir(dir)
             .status()
             .map_err(|err| format!("could not start `{self}`: {err}"))?;
@@ -47,10 +66,14 @@ impl Cmd {
 }
 
 impl fmt::Display for Cmd {
-    /// Shows the command as one would type it: the program by its file name
-    /// (`cargo`, not the full toolchain path) and arguments quoted for a shell
-    /// where needed, so the line can be copied and re-run.
+    /// Shows the command as one would type it: environment variables first,
+    /// the program by its file name (`cargo`, not the full toolchain path) and
+    /// arguments quoted for a shell where needed, so the line can be copied
+    /// and re-run.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (key, value) in &self.envs {
+            write!(f, "{key}={} ", shell_quote(value))?;
+        }
         let program = Path::new(&self.program)
             .file_name()
             .unwrap_or(self.program.as_os_str());
@@ -92,16 +115,22 @@ mod tests {
     /// Commands are displayed as a shell would need them typed.
     #[test]
     fn display_quotes_only_when_needed() {
-        let cmd = Cmd {
-            program: "/opt/toolchain/bin/cargo".into(),
-            args: vec![
-                "bench".into(),
-                "--bench".into(),
-                "*".into(),
-                "it's".into(),
-                String::new(),
-            ],
-        };
+        let cmd = Cmd::new(
+            "/opt/toolchain/bin/cargo",
+            ["bench", "--bench", "*", "it's", ""],
+        );
         assert_eq!(cmd.to_string(), r"cargo bench --bench '*' 'it'\''s' ''");
+    }
+
+    /// Environment variables are shown before the program, as a shell takes them.
+    #[test]
+    fn display_puts_the_environment_first() {
+        let cmd = Cmd::new("valgrind", ["target/debug/examples/stress"])
+            .env("A", "1")
+            .env("B", "two words");
+        assert_eq!(
+            cmd.to_string(),
+            "A=1 B='two words' valgrind target/debug/examples/stress"
+        );
     }
 }

@@ -3,12 +3,14 @@
 //! To add a stage, add one entry to [`stages`], e.g.
 //! `Stage::new("memcheck", Cmd::cargo([...])).skip_unless(tools::on_path("valgrind"), "valgrind not found on PATH")`.
 
+use std::env;
 use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use crate::manifest;
 use crate::process::{self, Cmd};
+use crate::tools;
 use crate::workspace;
 
 /// One step of `cargo xtask test`: data only, so the list in [`stages`] reads
@@ -86,6 +88,8 @@ fn stages(root: &Path) -> Result<Vec<Stage>, String> {
         Stage::new("test", Cmd::cargo(["test", "--workspace"])).runs_after_failure(),
         examples_stage(root)?,
         feature_stage(root, "sure-context", "fp-control")?,
+        memcheck_stage(),
+        gdb_stage(),
     ])
 }
 
@@ -124,6 +128,51 @@ fn feature_stage(root: &Path, package: &str, feature: &str) -> Result<Stage, Str
             format!("{} declares no feature `{feature}`", manifest.display()),
         ),
     )
+}
+
+/// Runs the `stress` example (debug build) under Valgrind's memcheck; fails on
+/// any memory error or definitely lost block. The stacks register themselves
+/// with Valgrind (sure-stack's `valgrind` module), so coroutine switches are
+/// not mistaken for stack frames.
+fn memcheck_stage() -> Stage {
+    // Relative to the workspace root, where the commands run; honours
+    // CARGO_TARGET_DIR (not a target-dir set in a cargo config file).
+    let target = env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    let binary = Path::new(&target).join("debug/examples/stress");
+    Stage::with_commands(
+        "memcheck",
+        vec![
+            Cmd::cargo(["build", "--package", "sure-coro", "--example", "stress"]),
+            Cmd::new(
+                "valgrind",
+                [
+                    "--error-exitcode=1",
+                    "--leak-check=full",
+                    "--errors-for-leak-kinds=definite",
+                    "--show-leak-kinds=definite",
+                    &binary.to_string_lossy(),
+                ],
+            ),
+        ],
+    )
+    .skip_unless(tools::on_path("valgrind"), "valgrind not found on PATH")
+}
+
+/// Runs sure-coro's gdb test, which checks that gdb's backtrace from inside a
+/// coroutine reaches its resumer; the variable makes a missing gdb fail it
+/// rather than skip.
+fn gdb_stage() -> Stage {
+    let command = Cmd::cargo([
+        "test",
+        "--package",
+        "sure-coro",
+        "--test",
+        "gdb",
+        "--",
+        "--nocapture",
+    ])
+    .env("SURE_REQUIRE_GDB", "1");
+    Stage::new("gdb", command).skip_unless(tools::on_path("gdb"), "gdb not found on PATH")
 }
 
 /// What happened to a stage, for the summary.

@@ -6,13 +6,6 @@ use std::process::{Command, Stdio};
 
 /// Whether `program` is an executable file in one of the PATH directories.
 /// Searched by hand: xtask uses no crates, and `which` is not everywhere.
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "for the valgrind and gdb stages; remove this attribute when one uses it"
-    )
-)]
 pub fn on_path(program: &str) -> bool {
     let Some(path) = env::var_os("PATH") else {
         return false;
