@@ -213,6 +213,7 @@ impl<Y, R> Coroutine<(), Y, R> {
     /// assert_eq!(co.resume(), CoroutineResult::Return(()));
     /// ```
     #[inline]
+    #[track_caller]
     pub fn resume(&mut self) -> CoroutineResult<Y, R> {
         self.resume_with(())
     }
@@ -281,11 +282,11 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     /// If the coroutine is completed; and with the body's own payload if the
     /// body panics.
     #[inline]
+    #[track_caller]
     pub fn resume_with(&mut self, input: I) -> CoroutineResult<Y, R> {
-        if self.state == State::Completed {
-            resumed_after_completion();
+        if self.state != State::Suspended {
+            self.start();
         }
-        self.state = State::Suspended;
         let channel = self.channel();
         // SAFETY: the coroutine is not completed, so its body context is
         // suspended (fresh, or saved by a suspend) on our stack, which we
@@ -299,6 +300,17 @@ impl<I, Y, R> Coroutine<I, Y, R> {
             }
             CoroutineResult::Yield((*channel).yielded.assume_init_read())
         }
+    }
+
+    /// The first resume marks the coroutine started; a resume after
+    /// completion panics. Out of line: later resumes only test the state.
+    #[inline(never)]
+    #[track_caller]
+    fn start(&mut self) {
+        if self.state == State::Completed {
+            resumed_after_completion();
+        }
+        self.state = State::Suspended;
     }
 
     /// Whether the body has returned or panicked. A completed coroutine

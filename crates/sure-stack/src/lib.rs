@@ -92,11 +92,11 @@ pub use stack::{RawStack, Stack};
 /// ```
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 
-/// The smallest stack size [`Stack::allocate_at_least`] accepts: 16 KiB.
+/// The smallest stack size [`Stack::allocate_at_least`] accepts: 32 KiB.
 ///
-/// Below this, ordinary code (formatting, a panic and its unwinding, a few
-/// nested calls) overflows into the guard page too easily for a stack to be
-/// useful. Requests below it are rejected with [`StackError::InvalidSize`].
+/// Below this, ordinary code overflows into the guard page too easily for a
+/// stack to be useful: printing a panic's backtrace (what the default panic
+/// hook does under `RUST_BACKTRACE=1`) takes over 16 KiB in a debug build. Requests below it are rejected with [`StackError::InvalidSize`].
 ///
 /// ```
 /// use sure_stack::{Stack, StackError, MIN_STACK_SIZE};
@@ -107,7 +107,7 @@ pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 ///     Err(StackError::InvalidSize { .. })
 /// ));
 /// ```
-pub const MIN_STACK_SIZE: usize = 16 * 1024;
+pub const MIN_STACK_SIZE: usize = 32 * 1024;
 
 /// The size of a memory page in bytes (4096 on most systems).
 ///
