@@ -16,22 +16,10 @@
 //! `ProtectedFixedSizeStack` (mmap and a guard page). Neither matters here:
 //! the loop touches the same few stack words every time.
 //!
-//! # Workaround: [`launder`]
-//!
-//! `ExecutionContext::switch_to(&mut self, target: &ExecutionContext)` (and
-//! `return_to`) keep `target` borrowed, as a shared reference to memory
-//! without an `UnsafeCell`, for the whole switch, although the target's
-//! saved stack pointer is rewritten by the other execution before the call
-//! returns. The optimizer is entitled to assume it is not, and does: in a
-//! loop that switches to the same context, it loads the target's stack
-//! pointer once, before the loop, and every later switch continues a stale
-//! frame (a SIGSEGV in this benchmark; sure-context's own `abi` test also
-//! crashes with `--release`, likely the same way). Until sure-context takes its contexts through raw
-//! pointers or interior mutability, every switch here goes through a pointer
-//! passed through [`launder`], which costs no instruction and makes the
-//! compiler load the target afresh.
+//! sure-context's switches take `&self` and keep the saved stack pointer
+//! in a `Cell`, so the optimiser reloads a target's stack pointer on every
+//! switch; the loops below need no barrier of their own.
 
-use std::arch::asm;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 
@@ -43,18 +31,6 @@ use sure_context::{ExecutionContext, Trampoline};
 /// Stack bytes for every context in this file.
 const STACK_BYTES: usize = 64 * 1024;
 
-/// Returns `pointer` unchanged, with its identity hidden from the compiler,
-/// so that no value read through it is reused from an earlier switch (see
-/// the module docs). Emits no instruction.
-#[inline(always)]
-fn launder<T>(mut pointer: *mut T) -> *mut T {
-    // SAFETY: the asm is an empty comment: it touches no memory (the compiler
-    // must assume it may, like the switch itself) and leaves the register
-    // holding `pointer` as it was. Not `pure`: never hoisted out of a loop.
-    unsafe { asm!("/* {0} */", inout(reg) pointer, options(nostack, preserves_flags)) };
-    pointer
-}
-
 /// One of sure-context's two ways to save the running execution and
 /// continue another.
 trait Switch {
@@ -62,7 +38,7 @@ trait Switch {
     ///
     /// # Safety
     /// As [`ExecutionContext::switch_to`].
-    unsafe fn switch(from: &mut ExecutionContext, to: &ExecutionContext);
+    unsafe fn switch(from: &ExecutionContext, to: &ExecutionContext);
 }
 
 /// [`ExecutionContext::switch_to`]: entered with `call`, leaves with `jmp`.
@@ -70,7 +46,7 @@ struct Call;
 
 impl Switch for Call {
     #[inline(always)]
-    unsafe fn switch(from: &mut ExecutionContext, to: &ExecutionContext) {
+    unsafe fn switch(from: &ExecutionContext, to: &ExecutionContext) {
         // SAFETY: forwarded from this function's contract.
         unsafe { from.switch_to(to) }
     }
@@ -81,7 +57,7 @@ struct Ret;
 
 impl Switch for Ret {
     #[inline(always)]
-    unsafe fn switch(from: &mut ExecutionContext, to: &ExecutionContext) {
+    unsafe fn switch(from: &ExecutionContext, to: &ExecutionContext) {
         // SAFETY: forwarded from this function's contract.
         unsafe { from.return_to(to) }
     }
@@ -109,12 +85,12 @@ struct Bounce<Back> {
 impl<Back: Switch> Trampoline for Bounce<Back> {
     fn run(&mut self) -> ! {
         loop {
-            let contexts = launder(self.contexts.as_ptr());
+            let contexts = self.contexts.as_ptr();
             // Main saved itself into `main` with the switch that is running
             // us, and touches neither field until it is continued.
             // SAFETY: the PingPong keeps `contexts` alive and in place while
             // this context may run; `fiber` and `main` are disjoint fields.
-            unsafe { Back::switch(&mut (*contexts).fiber, &(*contexts).main) }
+            unsafe { Back::switch(&(*contexts).fiber, &(*contexts).main) }
         }
     }
 }
@@ -165,12 +141,12 @@ impl<There: Switch, Back: Switch> PingPong<There, Back> {
     /// Main -> context -> main.
     #[inline(always)]
     fn round_trip(&mut self) {
-        let contexts = launder(self.contexts.as_ptr());
+        let contexts = self.contexts.as_ptr();
         // Main is the running execution and saves itself into `main`; the
         // context only runs until it switches straight back.
         // SAFETY: `fiber` is suspended (fresh from setup, or saved by the
         // Bounce loop) and its stack is alive until `drop`.
-        unsafe { There::switch(&mut (*contexts).main, &(*contexts).fiber) }
+        unsafe { There::switch(&(*contexts).main, &(*contexts).fiber) }
     }
 }
 

@@ -1,1 +1,75 @@
-//! Benchmarks live in `benches/`.
+//! Benchmarks of sure against other stackful coroutine libraries.
+//!
+//! The benchmarks live in `benches/`, one criterion group per file; an
+//! instruction-count driver for callgrind lives in `examples/instructions.rs`.
+//! Group, function and parameter names are a contract: a report reads
+//! `target/criterion/<group>/<function>/<param>/new/estimates.json`.
+//!
+//! | group | what one iteration is | ids |
+//! |---|---|---|
+//! | `switch` | a raw sure-context switch there and back | `sure/call-ret`, `sure/call-call`, `sure/ret-ret`, `context/resume` |
+//! | `round_trip` | resume + suspend of a suspended coroutine | `{sure,corosensei,generator}/{unit,u64}`, `thread/u64` |
+//! | `depth` | resume, return up N frames, recurse N frames, suspend | `{sure,corosensei}/{1,8,64}` |
+//! | `many` | resume the next of 10,000 suspended coroutines | `{sure,corosensei}/10000` |
+//! | `create` | build, resume twice (suspend once, return), drop | `sure/{pooled,fresh-stack}`, `corosensei/{fresh-stack,reused-stack}`, `thread/spawn-join` |
+//! | `generator` | build a generator and sum its 1,000 values | `{sure,plain-iterator,generator}/1000` |
+//!
+//! `memory` is not a criterion bench: it prints the resident memory of an
+//! idle coroutine and writes `target/sure-bench/memory.json`.
+//!
+//! This library holds the few helpers the benches share.
+
+use std::path::PathBuf;
+
+/// The process's resident memory in bytes: the second field of
+/// `/proc/self/statm` (resident pages) times the page size. `None` where
+/// `/proc` is not available or not in the expected format.
+pub fn resident_bytes() -> Option<usize> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: usize = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * sure_stack::page_size())
+}
+
+/// The memory the kernel spends on this process's page tables, in bytes
+/// (`VmPTE` in `/proc/self/status`). Not part of the resident size, but a
+/// real cost of many mapped stacks.
+pub fn page_table_bytes() -> Option<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|line| line.starts_with("VmPTE:"))?;
+    let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Cargo's target directory as seen from a bench or example of this crate:
+/// `$CARGO_TARGET_DIR` if set (relative to the workspace root when
+/// relative), else `target/` under the workspace root, two levels above
+/// this crate's manifest.
+pub fn target_dir() -> PathBuf {
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let workspace = workspace.canonicalize().unwrap_or(workspace);
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => workspace.join(dir),
+        _ => workspace.join("target"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resident_memory_is_read() {
+        let bytes = resident_bytes().expect("/proc/self/statm");
+        assert!(bytes > 0 && bytes.is_multiple_of(sure_stack::page_size()));
+        assert!(page_table_bytes().is_some());
+    }
+
+    #[test]
+    fn target_dir_is_under_the_workspace_by_default() {
+        if std::env::var_os("CARGO_TARGET_DIR").is_none() {
+            let dir = target_dir();
+            assert!(dir.ends_with("target"));
+            assert!(dir.join("../Cargo.toml").exists());
+        }
+    }
+}

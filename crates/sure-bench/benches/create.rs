@@ -1,0 +1,107 @@
+//! A coroutine's whole life: build it, resume it twice (its body suspends
+//! once, then returns), drop it. The same body for every implementation.
+//!
+//! - `sure/pooled`: `Coroutine::new`, whose default 256 KiB stack comes from
+//!   the per-thread pool and goes back to it on drop: after the first
+//!   iteration, no system call and no page fault.
+//! - `sure/fresh-stack`: `Builder::new().stack_size(256 KiB + 4 KiB)`, a size
+//!   the pool does not hold, so every iteration maps a new guarded stack,
+//!   faults its top page in, and unmaps it.
+//! - `corosensei/fresh-stack`: `corosensei::Coroutine::new`, a new
+//!   `DefaultStack` (1 MiB, guarded) every iteration.
+//! - `corosensei/reused-stack`: `Coroutine::with_stack` on one
+//!   `DefaultStack`, taken back with `into_stack` every iteration.
+//! - `thread/spawn-join`: `std::thread::spawn` of an empty closure, then
+//!   `join`: the cost a coroutine saves over a thread.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, criterion_main};
+
+/// Bytes of sure's fresh-stack variant: one page more than the pool's size,
+/// so `Builder` maps (and the drop unmaps) a stack every time.
+const FRESH_STACK_BYTES: usize = sure_stack::DEFAULT_STACK_SIZE + 4 * 1024;
+
+/// Drives a sure coroutine through its life: suspend once, return.
+#[inline(always)]
+fn sure_life(mut co: sure_coro::Coroutine) {
+    black_box(co.resume());
+    black_box(co.resume());
+}
+
+/// Drives a corosensei coroutine through its life: suspend once, return.
+#[inline(always)]
+fn corosensei_life<S: corosensei::stack::Stack>(co: &mut corosensei::Coroutine<(), (), (), S>) {
+    black_box(co.resume(()));
+    black_box(co.resume(()));
+}
+
+/// `sure/pooled` and `sure/fresh-stack`.
+fn sure(group: &mut BenchmarkGroup<'_, WallTime>) {
+    group.bench_function(BenchmarkId::new("sure", "pooled"), |b| {
+        b.iter(|| sure_life(sure_coro::Coroutine::new(|h| h.suspend())))
+    });
+    group.bench_function(BenchmarkId::new("sure", "fresh-stack"), |b| {
+        b.iter(|| {
+            let co = sure_coro::Builder::new()
+                .stack_size(FRESH_STACK_BYTES)
+                .build(|h| h.suspend())
+                .expect("a fresh stack");
+            sure_life(co)
+        })
+    });
+}
+
+/// `corosensei/fresh-stack` and `corosensei/reused-stack`.
+fn corosensei(group: &mut BenchmarkGroup<'_, WallTime>) {
+    group.bench_function(BenchmarkId::new("corosensei", "fresh-stack"), |b| {
+        b.iter(|| {
+            let mut co: corosensei::Coroutine<(), (), ()> =
+                corosensei::Coroutine::new(|y, ()| y.suspend(()));
+            corosensei_life(&mut co);
+        })
+    });
+    let mut stack = Some(corosensei::stack::DefaultStack::default());
+    group.bench_function(BenchmarkId::new("corosensei", "reused-stack"), |b| {
+        b.iter(|| {
+            let taken = stack.take().expect("the stack is always put back");
+            let mut co: corosensei::Coroutine<(), (), ()> =
+                corosensei::Coroutine::with_stack(taken, |y, ()| y.suspend(()));
+            corosensei_life(&mut co);
+            stack = Some(co.into_stack());
+        })
+    });
+}
+
+/// `thread/spawn-join`.
+fn thread(group: &mut BenchmarkGroup<'_, WallTime>) {
+    group.bench_function(BenchmarkId::new("thread", "spawn-join"), |b| {
+        b.iter(|| std::thread::spawn(|| {}).join().expect("empty thread"))
+    });
+}
+
+/// The `create` group.
+fn create(c: &mut Criterion) {
+    let mut group = c.benchmark_group("create");
+    sure(&mut group);
+    corosensei(&mut group);
+    thread(&mut group);
+    group.finish();
+}
+
+/// Holds the criterion group, so that the `pub fn` its macro generates is
+/// not exported (and needs no docs of its own).
+mod group {
+    criterion::criterion_group! {
+        name = create;
+        config = criterion::Criterion::default()
+            .warm_up_time(super::Duration::from_secs(1))
+            .measurement_time(super::Duration::from_secs(3))
+            .sample_size(50);
+        targets = super::create
+    }
+}
+
+criterion_main!(group::create);

@@ -1,0 +1,95 @@
+//! Suspending from deep inside a call stack: the body recurses N calls deep
+//! (an `#[inline(never)]` function), suspends at the bottom, and when
+//! resumed returns all the way up and recurses again. One iteration is one
+//! resume, which runs until the next suspend: N returns, N calls and a
+//! round trip.
+//!
+//! A tight resume/suspend loop touches the same few stack words and keeps
+//! the return-stack buffer in step; here each switch lands at the bottom of
+//! a stack of real frames that must be unwound by ordinary returns, which
+//! is what a coroutine suspending inside library code does.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, criterion_main};
+
+/// The depths measured.
+const DEPTHS: [u32; 3] = [1, 8, 64];
+
+/// Recurses until `depth` frames of this function are on the stack, then
+/// suspends. The `black_box` after the recursive call keeps it from being
+/// a tail call (or a loop).
+#[inline(never)]
+fn sure_descend(h: &mut sure_coro::SuspendHandle, depth: u32) -> u32 {
+    if depth <= 1 {
+        h.suspend();
+        1
+    } else {
+        black_box(sure_descend(h, depth - 1)) + 1
+    }
+}
+
+/// As [`sure_descend`], for corosensei.
+#[inline(never)]
+fn corosensei_descend(y: &corosensei::Yielder<(), ()>, depth: u32) -> u32 {
+    if depth <= 1 {
+        y.suspend(());
+        1
+    } else {
+        black_box(corosensei_descend(y, depth - 1)) + 1
+    }
+}
+
+/// `sure/<depth>`.
+fn sure(group: &mut BenchmarkGroup<'_, WallTime>, depth: u32) {
+    let mut co: sure_coro::Coroutine = sure_coro::Coroutine::new(move |h| {
+        loop {
+            black_box(sure_descend(h, black_box(depth)));
+        }
+    });
+    co.resume();
+    group.bench_function(BenchmarkId::new("sure", depth), |b| {
+        b.iter(|| black_box(co.resume()))
+    });
+}
+
+/// `corosensei/<depth>`.
+fn corosensei(group: &mut BenchmarkGroup<'_, WallTime>, depth: u32) {
+    let mut co: corosensei::Coroutine<(), (), ()> = corosensei::Coroutine::new(move |y, ()| {
+        loop {
+            black_box(corosensei_descend(y, black_box(depth)));
+        }
+    });
+    co.resume(());
+    group.bench_function(BenchmarkId::new("corosensei", depth), |b| {
+        b.iter(|| black_box(co.resume(())))
+    });
+}
+
+/// The `depth` group.
+fn depth(c: &mut Criterion) {
+    let mut group = c.benchmark_group("depth");
+    for depth in DEPTHS {
+        sure(&mut group, depth);
+    }
+    for depth in DEPTHS {
+        corosensei(&mut group, depth);
+    }
+    group.finish();
+}
+
+/// Holds the criterion group, so that the `pub fn` its macro generates is
+/// not exported (and needs no docs of its own).
+mod group {
+    criterion::criterion_group! {
+        name = depth;
+        config = criterion::Criterion::default()
+            .warm_up_time(super::Duration::from_secs(1))
+            .measurement_time(super::Duration::from_secs(3));
+        targets = super::depth
+    }
+}
+
+criterion_main!(group::depth);

@@ -1,0 +1,142 @@
+//! A driver for counting instructions per operation with callgrind.
+//!
+//! `instructions <case> <iterations>` sets the case up once, then runs its
+//! operation `<iterations>` times. Run under
+//! `valgrind --tool=callgrind --callgrind-out-file=/dev/null` with two
+//! iteration counts, the difference of the two "Collected" totals divided
+//! by the difference of the counts is the cost of one operation, free of
+//! the set-up and of process start and exit.
+//!
+//! Cases:
+//!
+//! - `sure-round-trip`: resume a suspended `sure_coro::Coroutine` that
+//!   suspends straight back;
+//! - `corosensei-round-trip`: the same with `corosensei::Coroutine`;
+//! - `sure-create`: `Coroutine::new` on the pooled stack, resume twice (the
+//!   body suspends once, then returns), drop;
+//! - `corosensei-create-reused`: the same with `Coroutine::with_stack` on a
+//!   `DefaultStack` recovered with `into_stack` each time;
+//! - `corosensei-create-fresh`: the same with `Coroutine::new` (a new
+//!   `DefaultStack`, so mmap, mprotect and munmap, every time).
+//!
+//! Without arguments it runs every case for 1,000 iterations and prints
+//! `OK`, as a smoke test.
+
+use std::hint::black_box;
+use std::process::ExitCode;
+
+/// A case: its name and the function running it for a number of
+/// iterations.
+type Case = (&'static str, fn(u64));
+
+/// Every case, by name.
+const CASES: [Case; 5] = [
+    ("sure-round-trip", sure_round_trip),
+    ("corosensei-round-trip", corosensei_round_trip),
+    ("sure-create", sure_create),
+    ("corosensei-create-reused", corosensei_create_reused),
+    ("corosensei-create-fresh", corosensei_create_fresh),
+];
+
+/// Iterations of each case when run without arguments.
+const SMOKE_ITERATIONS: u64 = 1000;
+
+/// Resumes a coroutine parked in a suspend loop `iterations` times.
+fn sure_round_trip(iterations: u64) {
+    let mut co: sure_coro::Coroutine = sure_coro::Coroutine::new(|h| {
+        loop {
+            h.suspend();
+        }
+    });
+    co.resume();
+    for _ in 0..iterations {
+        black_box(co.resume());
+    }
+}
+
+/// As [`sure_round_trip`], for corosensei.
+fn corosensei_round_trip(iterations: u64) {
+    let mut co: corosensei::Coroutine<(), (), ()> = corosensei::Coroutine::new(|y, ()| {
+        loop {
+            y.suspend(());
+        }
+    });
+    co.resume(());
+    for _ in 0..iterations {
+        black_box(co.resume(()));
+    }
+}
+
+/// Builds a pooled coroutine, resumes it twice and drops it, `iterations`
+/// times. The pool is warmed by one coroutine first.
+fn sure_create(iterations: u64) {
+    let life = || {
+        let mut co = sure_coro::Coroutine::new(|h| h.suspend());
+        black_box(co.resume());
+        black_box(co.resume());
+    };
+    life();
+    for _ in 0..iterations {
+        life();
+    }
+}
+
+/// Builds a corosensei coroutine on a recovered stack, resumes it twice and
+/// takes its stack back, `iterations` times.
+fn corosensei_create_reused(iterations: u64) {
+    let mut stack = corosensei::stack::DefaultStack::default();
+    for _ in 0..iterations {
+        let mut co: corosensei::Coroutine<(), (), ()> =
+            corosensei::Coroutine::with_stack(stack, |y, ()| y.suspend(()));
+        black_box(co.resume(()));
+        black_box(co.resume(()));
+        stack = co.into_stack();
+    }
+}
+
+/// Builds a corosensei coroutine on a new stack, resumes it twice and drops
+/// it, `iterations` times.
+fn corosensei_create_fresh(iterations: u64) {
+    for _ in 0..iterations {
+        let mut co: corosensei::Coroutine<(), (), ()> =
+            corosensei::Coroutine::new(|y, ()| y.suspend(()));
+        black_box(co.resume(()));
+        black_box(co.resume(()));
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.as_slice() {
+        [] => {
+            for (_, case) in CASES {
+                case(SMOKE_ITERATIONS);
+            }
+            println!("OK");
+            ExitCode::SUCCESS
+        }
+        [name, iterations] => {
+            let Some((_, case)) = CASES.iter().find(|(case, _)| case == name) else {
+                eprintln!("unknown case {name:?}");
+                return usage();
+            };
+            let Ok(iterations) = iterations.parse() else {
+                eprintln!("not an iteration count: {iterations:?}");
+                return usage();
+            };
+            case(black_box(iterations));
+            ExitCode::SUCCESS
+        }
+        _ => usage(),
+    }
+}
+
+/// Prints how to call this program; the exit code of a bad call.
+fn usage() -> ExitCode {
+    let names: Vec<&str> = CASES.iter().map(|(name, _)| *name).collect();
+    eprintln!(
+        "usage: instructions [<case> <iterations>]\ncases: {}",
+        names.join(", ")
+    );
+    ExitCode::from(2)
+}
