@@ -1,10 +1,10 @@
 //! [`ExecutionContext`] and the [`Trampoline`] a new context starts in.
 
-use core::cell::Cell;
 use core::fmt;
 use core::ptr::{self, NonNull};
 
-use crate::arch;
+use crate::machine::MachineContext;
+use crate::sanitizer::SanitizerContext;
 
 /// The code a new context starts in (Sure's `ITrampoline`).
 ///
@@ -102,30 +102,47 @@ pub trait Trampoline {
 /// A switch hands control to code that reads and writes contexts while the
 /// switching call has not returned: the target later saves itself, and the
 /// context we saved into is read by whoever switches back. The saved stack
-/// pointer is therefore a [`Cell`], and every method takes `&self`. A `&`
-/// or `&mut` reference to plain data would promise the compiler that
-/// nothing else touches it for the duration of the call, and it would
-/// cache values across the switch (the benchmarks caught the optimiser
+/// pointer is therefore a [`Cell`](core::cell::Cell), and every method
+/// takes `&self`. A `&` or `&mut` reference to plain data would promise the
+/// compiler that nothing else touches it for the duration of the call, and
+/// it would cache values across the switch (the benchmarks caught the optimiser
 /// hoisting a target's stack pointer out of a loop).
+///
+/// # Parts
+///
+/// As in Sure, a context is composed of parts, each with its hooks around
+/// a switch: the machine context (the saved stack pointer, and the switch
+/// itself) and the sanitizer context (AddressSanitizer's fiber annotations
+/// with the `asan` feature: before the switch, after it, and before the
+/// final exit; without the feature it is zero-sized and its hooks are
+/// empty, so a context is one word and a switch is only the machine's).
 #[repr(C)]
 pub struct ExecutionContext {
-    /// Saved stack pointer; its top word is the resume address. Null until
-    /// something is saved here. First field: the trampoline's unwind info
-    /// reads it through a pointer to the context. A `Cell`: see above.
-    stack_pointer: Cell<*mut u8>,
+    /// The saved stack pointer. First field, at offset 0: the switch hands
+    /// the arriving side its address as the switcher's context, and the
+    /// trampoline's unwind info reads the stack pointer through it.
+    machine: MachineContext,
+    /// The sanitizer's view of the stack; zero-sized without `asan`.
+    sanitizer: SanitizerContext,
 }
 
+#[cfg(not(feature = "asan"))]
 static_assertions::assert_eq_size!(ExecutionContext, usize);
+// The stack pointer, then the stack's bounds and the saved fake stack.
+#[cfg(feature = "asan")]
+static_assertions::assert_eq_size!(ExecutionContext, [usize; 4]);
 static_assertions::assert_eq_align!(ExecutionContext, usize);
+static_assertions::const_assert_eq!(core::mem::offset_of!(ExecutionContext, machine), 0);
 
-// SAFETY: an ExecutionContext is a saved stack pointer; moving the value to
-// another thread does nothing by itself. Switching into it there is the
-// caller's decision, covered by the contract of `switch_to`.
+// SAFETY: an ExecutionContext is a saved stack pointer (and, with `asan`,
+// its stack's bounds and fake stack); moving the value to another thread
+// does nothing by itself. Switching into it there is the caller's
+// decision, covered by the contract of `switch_to`.
 unsafe impl Send for ExecutionContext {}
 
 /// The fewest bytes [`ExecutionContext::setup`] accepts, after aligning the
 /// top of the region down to 16 bytes: the initial frame and a little room.
-/// Real code needs far more; `sure-stack` hands out at least 16 KiB.
+/// Real code needs far more; `sure-stack` hands out at least 32 KiB.
 pub const MIN_SETUP_BYTES: usize = 256;
 
 impl ExecutionContext {
@@ -134,14 +151,15 @@ impl ExecutionContext {
     /// switches away.
     pub const fn new() -> Self {
         ExecutionContext {
-            stack_pointer: Cell::new(ptr::null_mut()),
+            machine: MachineContext::new(),
+            sanitizer: SanitizerContext::new(),
         }
     }
 
     /// Whether anything was ever saved in (or set up into) this context.
     /// A context that is not saved must not be switched to.
     pub fn is_saved(&self) -> bool {
-        !self.stack_pointer.get().is_null()
+        !self.machine.stack_pointer().is_null()
     }
 
     /// Prepares a new context on `stack` whose first switch calls
@@ -177,19 +195,21 @@ impl ExecutionContext {
              MIN_SETUP_BYTES ({MIN_SETUP_BYTES}); give it a real stack, such as a sure-stack Stack",
             stack.len(),
         );
+        // SAFETY: the region is the caller's unused stack. First, because
+        // with `asan` this clears the region's stale poison, which the
+        // initial frame's writes must not trip over.
+        let sanitizer = unsafe { SanitizerContext::with_stack(stack.cast().as_ptr(), stack.len()) };
         // SAFETY: `top` lies inside or one past the region (aligned down),
         // at least MIN_SETUP_BYTES above its bottom, so the initial frame's
         // bytes below it are in the writable region the caller provided.
-        let stack_pointer = unsafe {
-            arch::initial_frame(
+        let machine = unsafe {
+            MachineContext::setup(
                 stack.cast::<u8>().as_ptr().add(top - bottom),
                 enter::<T>,
                 trampoline.as_ptr().cast(),
             )
         };
-        ExecutionContext {
-            stack_pointer: Cell::new(stack_pointer),
-        }
+        ExecutionContext { machine, sanitizer }
     }
 
     /// Saves the running execution into `self` and continues `target`.
@@ -216,9 +236,15 @@ impl ExecutionContext {
     /// [`setup`]: ExecutionContext::setup
     #[inline(always)]
     pub unsafe fn switch_to(&self, target: &ExecutionContext) {
-        // SAFETY: the cell is valid for a write; `target`
-        // is a suspended context with a valid stack by the contract.
-        unsafe { arch::switch_call(self.stack_pointer.as_ptr(), target.stack_pointer.get()) }
+        // SAFETY: `target` is a suspended context with a valid stack, and
+        // `self` the running execution's, by the contract; the sanitizer's
+        // hooks bracket the machine switch, as they require, and `from` is
+        // the context that continued us, suspended at a stable address.
+        unsafe {
+            self.sanitizer.before_switch(&target.sanitizer);
+            let from = self.machine.switch_to(&target.machine);
+            self.sanitizer.after_switch(sanitizer_of(from));
+        }
     }
 
     /// Saves the running execution into `self` and continues `target`,
@@ -233,7 +259,11 @@ impl ExecutionContext {
     #[inline(always)]
     pub unsafe fn return_to(&self, target: &ExecutionContext) {
         // SAFETY: as in `switch_to`.
-        unsafe { arch::switch_return(self.stack_pointer.as_ptr(), target.stack_pointer.get()) }
+        unsafe {
+            self.sanitizer.before_switch(&target.sanitizer);
+            let from = self.machine.return_to(&target.machine);
+            self.sanitizer.after_switch(sanitizer_of(from));
+        }
     }
 
     /// The final switch out of a finished execution: continues `target`
@@ -249,8 +279,12 @@ impl ExecutionContext {
     #[inline(always)]
     pub unsafe fn exit_to(target: &ExecutionContext) -> ! {
         // SAFETY: `target` is suspended, and the running stack is abandoned,
-        // both by the contract.
-        unsafe { arch::exit(target.stack_pointer.get()) }
+        // both by the contract; the sanitizer hook precedes the switch, and
+        // the target's side completes it.
+        unsafe {
+            SanitizerContext::before_exit(&target.sanitizer);
+            MachineContext::exit_to(&target.machine)
+        }
     }
 }
 
@@ -262,18 +296,42 @@ impl Default for ExecutionContext {
 
 impl fmt::Debug for ExecutionContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ExecutionContext")
-            .field("stack_pointer", &self.stack_pointer.get())
-            .finish()
+        let mut f = f.debug_struct("ExecutionContext");
+        f.field("stack_pointer", &self.machine.stack_pointer());
+        #[cfg(feature = "asan")]
+        f.field("sanitizer", &self.sanitizer);
+        f.finish()
     }
 }
 
-/// The entry function the trampoline jumps to: calls `run` on the object.
+/// The sanitizer part of the context the machine switch says continued us
+/// (null after an exit).
+///
+/// # Safety
+/// `from` is null, or the machine part of a live `ExecutionContext`: the
+/// save location of the switch that continued us, suspended since.
+#[inline(always)]
+unsafe fn sanitizer_of(from: *const MachineContext) -> *const SanitizerContext {
+    if from.is_null() {
+        ptr::null()
+    } else {
+        // SAFETY: the machine part is the first field of a `repr(C)`
+        // `ExecutionContext` (asserted above), live by the contract.
+        unsafe { &raw const (*from.cast::<ExecutionContext>()).sanitizer }
+    }
+}
+
+/// The entry function the trampoline jumps to: completes the switch into
+/// the new context, then calls `run` on the object.
 ///
 /// # Safety
 /// `trampoline` is the pointer given to [`ExecutionContext::setup`], valid
-/// by its contract.
-unsafe extern "C" fn enter<T: Trampoline>(trampoline: *mut u8) -> ! {
+/// by its contract; `from` is the save location of the switch that started
+/// us (null after an exit), as the trampoline passes it.
+unsafe extern "C" fn enter<T: Trampoline>(trampoline: *mut u8, from: *mut u8) -> ! {
+    // SAFETY: the first switch into this context has just arrived, from
+    // the context at `from` (a switch saves into its context's first word).
+    unsafe { SanitizerContext::after_start(sanitizer_of(from.cast())) };
     // SAFETY: `setup`'s contract keeps the object valid and unaliased while
     // the context runs; this is the object pointer it wrote.
     unsafe { (*trampoline.cast::<T>()).run() }

@@ -28,6 +28,12 @@
 //!   REFERENCES: 8.5 ns against 2.6 ns per switch).
 //! - [`exit`] leaves for good: it saves nothing.
 //!
+//! Whichever transfer it was, the arriving side finds the switcher's save
+//! location in rdi (zero after an exit): the first word of the switcher's
+//! `ExecutionContext`. The trampoline links to it for unwinding, and the
+//! switch functions return it, so that the sanitizer part can record the
+//! stack bounds of the execution that switched.
+//!
 //! Callee-saved registers r12-r15 are declared clobbered on the inline asm,
 //! so the compiler spills only those live at the switch. rbx and rbp cannot
 //! be declared clobbered in Rust inline assembly and are pushed by hand.
@@ -108,19 +114,23 @@ macro_rules! resume_address_cfa_offset {
 
 /// Saves the current execution into `*save` and continues `target`, entering
 /// the switch with a `call` (see the module docs). Returns when some other
-/// execution continues the one saved here.
+/// execution continues the one saved here, with the `save` location of the
+/// switch that did (null if it was an [`exit`]).
 ///
 /// # Safety
 /// `save` is valid for a write; `target` is a saved context as laid out in
 /// the module docs, on a stack that stays valid while it runs.
 #[inline(always)]
-pub(crate) unsafe fn switch_call(save: *mut *mut u8, target: *mut u8) {
+pub(crate) unsafe fn switch_call(save: *mut *mut u8, target: *mut u8) -> *mut u8 {
+    let from: *mut u8;
     // SAFETY: the naked switch saves this execution at `save` and continues
     // `target`, both valid by this function's contract. rbx and rbp are
     // pushed here and popped on return; every other register the ABI lets a
     // call change, and r12-r15, are declared clobbered, which is everything
     // another execution may leave different. The asm pushes to the stack, so
-    // `nostack` is not given and the stack is aligned for the `call`.
+    // `nostack` is not given and the stack is aligned for the `call`. The
+    // naked code leaves rdi alone, so the continuing execution finds the
+    // `save` of whoever switched to it there (see `sure_trampoline`).
     unsafe {
         asm!(
             "push rbp",                   // rbp, not declarable as clobbered, saved by hand
@@ -131,22 +141,24 @@ pub(crate) unsafe fn switch_call(save: *mut *mut u8, target: *mut u8) {
             "pop rbx",                    // continued: resume address popped, restore rbx
             "pop rbp",                    // and rbp; the stack is as it was before this asm
             switch = sym sure_switch_call,
-            in("rdi") save,
+            inout("rdi") save => from,
             in("rsi") target,
             lateout("r12") _, lateout("r13") _, lateout("r14") _, lateout("r15") _,
             clobber_abi("sysv64"),
         );
     }
+    from
 }
 
 /// Saves the current execution into `*save` and continues `target`, leaving
 /// with a `ret` that the CPU predicts when `target` is the execution that
-/// last [`switch_call`]ed into this one.
+/// last [`switch_call`]ed into this one. Returns as [`switch_call`] does.
 ///
 /// # Safety
 /// As [`switch_call`].
 #[inline(always)]
-pub(crate) unsafe fn switch_return(save: *mut *mut u8, target: *mut u8) {
+pub(crate) unsafe fn switch_return(save: *mut *mut u8, target: *mut u8) -> *mut u8 {
+    let from: *mut u8;
     // SAFETY: as in `switch_call`; the only difference is that the resume
     // address is pushed by hand (`lea` + `push`) and the switch is entered
     // with `jmp`, so no return-stack-buffer entry is pushed here and the
@@ -164,12 +176,13 @@ pub(crate) unsafe fn switch_return(save: *mut *mut u8, target: *mut u8) {
             "pop rbx",                    // continued: restore rbx
             "pop rbp",                    // and rbp; the stack is as it was before this asm
             switch = sym sure_switch_return,
-            in("rdi") save,
+            inout("rdi") save => from,
             in("rsi") target,
             lateout("r12") _, lateout("r13") _, lateout("r14") _, lateout("r15") _,
             clobber_abi("sysv64"),
         );
     }
+    from
 }
 
 /// Continues `target` without saving the current execution, which must
@@ -240,13 +253,14 @@ const FRAME_LINK: usize = 4;
 /// address: the ABI's alignment at a function entry.
 pub(crate) const INITIAL_FRAME_BYTES: usize = 40;
 
-/// The entry function a new context runs: receives the object pointer, and
-/// must never return.
-pub(crate) type EntryFn = unsafe extern "C" fn(*mut u8) -> !;
+/// The entry function a new context runs: receives the object pointer and
+/// the `save` location of the switch that started it (null if it was an
+/// [`exit`]), and must never return.
+pub(crate) type EntryFn = unsafe extern "C" fn(object: *mut u8, from: *mut u8) -> !;
 
 /// Writes the initial frame of a new context below `top` and returns its
 /// saved stack pointer. The first switch into it enters [`sure_trampoline`],
-/// which calls `entry(object)`.
+/// which calls `entry(object, from)`.
 ///
 /// ```text
 /// top      (16-byte aligned)
@@ -304,6 +318,7 @@ unsafe extern "C" fn sure_trampoline() {
         ".cfi_offset rbp, -8",            // the switcher's rbp: just below its stack pointer
         ".cfi_offset rbx, -16",           // then rbx
         concat!(".cfi_offset rip, ", resume_address_cfa_offset!()), // then its resume address
+        "mov rsi, rdi",                   // second argument: where the switcher saved itself
         "test rdi, rdi",                  // started by an exit: nothing to link to
         "jnz 2f",
         "lea rdi, [rip + {end}]",         // link to the frame that ends backtraces
