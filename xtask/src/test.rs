@@ -90,6 +90,7 @@ fn stages(root: &Path) -> Result<Vec<Stage>, String> {
         feature_stage(root, "sure-context", "fp-control")?,
         memcheck_stage(),
         gdb_stage(),
+        asan_stage(),
     ])
 }
 
@@ -173,6 +174,69 @@ fn gdb_stage() -> Stage {
     ])
     .env("SURE_REQUIRE_GDB", "1");
     Stage::new("gdb", command).skip_unless(tools::on_path("gdb"), "gdb not found on PATH")
+}
+
+/// Tests that cannot pass under AddressSanitizer, whatever the annotations:
+/// they check where the body's locals live, and ASan moves locals whose
+/// address is taken to its fake stack (or, without it, grows frames past
+/// what the test's stack holds); and the gdb test builds an example with a
+/// nested cargo that inherits the sanitizer flags (gdb has its own stage).
+const NOT_UNDER_ASAN: &[&str] = &[
+    "a_big_stack_holds_recursion_a_default_one_cannot",
+    "a_caller_provided_stack",
+    "deep_recursion_on_the_default_stack",
+    "into_stack_runs_another_coroutine",
+    "gdb_backtrace_from_a_coroutine_reaches_its_resumer_or_skips_without_gdb",
+];
+
+/// Runs the sure-context and sure-coro tests (doc tests included) built
+/// with AddressSanitizer and the `asan` features, which announce every
+/// switch to it; any ASan report fails a test. Needs nightly for
+/// `-Zsanitizer`, through the rustup `cargo` on PATH (`$CARGO` is the pinned
+/// toolchain's), and builds in its own target directory.
+///
+/// ASan options: no leak check (a test forgets a coroutine on purpose, and
+/// LSan does not scan suspended coroutine stacks); and ASan's SIGSEGV
+/// handler and per-thread alternate signal stacks off, since the
+/// stack-overflow tests check how a process dies and which threads have an
+/// alternate stack.
+fn asan_stage() -> Stage {
+    let target = env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    let target_dir = Path::new(&target).join("asan");
+    let mut args = vec![
+        "+nightly",
+        "test",
+        "--target-dir",
+        &*target_dir.to_string_lossy(),
+        "--package",
+        "sure-context",
+        "--package",
+        "sure-coro",
+        "--features",
+        "sure-coro/asan,sure-context/asan",
+        // Explicit, so that the flags skip build scripts and proc macros.
+        "--target",
+        "x86_64-unknown-linux-gnu",
+        "--",
+        "--exact",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect::<Vec<_>>();
+    for test in NOT_UNDER_ASAN {
+        args.extend(["--skip".to_owned(), (*test).to_owned()]);
+    }
+    let command = Cmd::new("cargo", args)
+        .env("RUSTFLAGS", "-Zsanitizer=address")
+        .env("RUSTDOCFLAGS", "-Zsanitizer=address")
+        .env(
+            "ASAN_OPTIONS",
+            "detect_leaks=0:handle_segv=0:use_sigaltstack=0",
+        );
+    Stage::new("asan", command).skip_unless(
+        cfg!(all(target_arch = "x86_64", target_os = "linux")) && tools::nightly_installed(),
+        "needs a nightly toolchain (rustup toolchain install nightly) on x86-64 Linux",
+    )
 }
 
 /// What happened to a stage, for the summary.

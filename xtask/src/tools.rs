@@ -30,13 +30,6 @@ pub fn on_path(program: &str) -> bool {
 /// flags (AddressSanitizer). Asks rustup first; falls back to trying
 /// `cargo +nightly`, which must go through the rustup proxy `cargo` on PATH,
 /// not `$CARGO` (that is the pinned toolchain's own binary, which ignores `+nightly`).
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "for the AddressSanitizer stage; remove this attribute when it uses it"
-    )
-)]
 pub fn nightly_installed() -> bool {
     let quiet = |program: &str, args: &[&str]| {
         Command::new(program)
