@@ -4,8 +4,13 @@
 //! This file only dispatches on the first argument; each task lives in its own module.
 
 mod bench;
+mod instructions;
 mod manifest;
 mod process;
+mod report;
+mod report_data;
+mod report_json;
+mod svg;
 mod test;
 mod tools;
 mod workspace;
@@ -20,8 +25,14 @@ usage: cargo xtask <task>
 
 tasks:
   test                       run the CI checks: fmt, clippy, tests, examples, feature builds
-  bench [--quick] [-- ARGS]  run the criterion benchmarks of sure-bench; ARGS go to criterion
-                             (--quick: short warm-up and measurement, few samples)
+  bench [--quick] [--report-only] [--instructions] [-- ARGS]
+                             run the criterion benchmarks of sure-bench, one group at a time,
+                             then write target/sure-bench/report.md and report.svg;
+                             ARGS go to criterion
+                             (--quick: short warm-up and measurement, few samples;
+                              --report-only: run nothing, report earlier results;
+                              --instructions: also count instructions per operation
+                              with valgrind's callgrind)
 ";
 
 /// Exit code for a command line we do not understand, following the usual
