@@ -420,7 +420,7 @@ fn generators(stats: &mut Stats) {
 /// `into_stack` for a sequence of coroutines.
 fn own_stacks(stats: &mut Stats) {
     for id in 0..20usize {
-        let size = (16 + 16 * (id % 5)) * 1024;
+        let size = sure_stack::MIN_STACK_SIZE + 16 * 1024 * (id % 5);
         let mut co = Builder::new()
             .stack_size(size)
             .build_with_input(churn_body(id, 2, false))
