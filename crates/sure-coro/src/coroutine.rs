@@ -304,6 +304,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
 
     /// The first resume marks the coroutine started; a resume after
     /// completion panics. Out of line: later resumes only test the state.
+    #[cold]
     #[inline(never)]
     #[track_caller]
     fn start(&mut self) {
@@ -372,6 +373,9 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     }
 
     /// The body has just made its final switch out: take its outcome.
+    /// Cold: it runs once per coroutine, and the layout of the resume loop
+    /// should favour the suspend path.
+    #[cold]
     #[inline(never)]
     fn finish(&mut self) -> CoroutineResult<Y, R> {
         self.state = State::Completed;
