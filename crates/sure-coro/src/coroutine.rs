@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::panic;
+use std::panic::{self, AssertUnwindSafe};
 use std::ptr::NonNull;
 
 use sure_stack::Stack;
@@ -422,25 +422,44 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     /// point unwinds, until the body's root has caught that and exited.
     fn unwind_suspended(&mut self) -> Option<Payload> {
         let channel = self.channel();
+        // A value the body hands out while being unwound is dropped here;
+        // if that drop panics, the panic must wait until the body's stack is
+        // empty: leaving now would free a stack with live frames on it.
+        let mut value_panic: Option<Payload> = None;
         // SAFETY: as in `resume_with`: the body is suspended on our stack.
         // After each switch back, either the body finished (the outcome is
         // written), or it caught the unwind and suspended again, handing
-        // out a value we drop before resuming it (still cancelling).
-        unsafe {
+        // out a value we take before resuming it (still cancelling).
+        let outcome = unsafe {
             (*channel).cancelling = true;
             loop {
                 (*channel).resumer.switch_to(&(*channel).body);
                 if (*channel).finished {
                     break;
                 }
-                (*channel).yielded.assume_init_drop();
+                let value = (*channel).yielded.assume_init_read();
+                if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(value))) {
+                    keep_first(&mut value_panic, payload);
+                }
             }
-            match (*self.header.as_ptr()).outcome.assume_init_read() {
-                Ok(_) => None,
-                Err(payload) if payload.is::<Cancel>() => None,
-                Err(payload) => Some(payload),
-            }
+            (*self.header.as_ptr()).outcome.assume_init_read()
+        };
+        match outcome {
+            Ok(_) => {}
+            Err(payload) if payload.is::<Cancel>() => {}
+            Err(payload) => keep_first(&mut value_panic, payload),
         }
+        value_panic
+    }
+}
+
+/// Keeps the first of several panic payloads. Later ones are leaked rather
+/// than dropped: a payload's own destructor may panic, and there is no one
+/// left to catch that.
+fn keep_first(first: &mut Option<Payload>, payload: Payload) {
+    match first {
+        None => *first = Some(payload),
+        Some(_) => std::mem::forget(payload),
     }
 }
 

@@ -439,9 +439,9 @@ impl Drop for YieldPanicsOnDrop {
     }
 }
 
-/// BUG (see the ignore reason): while `Drop` unwinds a suspended coroutine,
-/// every value the body suspends with is dropped by the resumer. If that
-/// drop panics, the panic leaves `Coroutine::drop` with the body still
+/// Regression test. While `Drop` unwinds a suspended coroutine, every value
+/// the body suspends with is dropped by the resumer. If that drop panics,
+/// the panic used to leave `Coroutine::drop` with the body still
 /// suspended mid-unwind: its remaining destructors never run, yet its stack
 /// goes back to the thread's pool (or is unmapped) and is reused by the next
 /// coroutine while frames on it were never unwound — which is what unwinding
@@ -453,8 +453,6 @@ impl Drop for YieldPanicsOnDrop {
 /// before the panic comes out. Not acceptable: the drop panics out with
 /// guards never dropped and the stack recycled.
 #[test]
-#[ignore = "bug: a panic dropping a value yielded during Coroutine::drop's unwind leaves the body \
-            half-unwound and recycles its stack (coroutine.rs unwind_suspended)"]
 fn a_yielded_value_panicking_on_drop_during_the_drop_unwind_does_not_recycle_a_live_stack() {
     let Some(out) = in_child(
         "a_yielded_value_panicking_on_drop_during_the_drop_unwind_does_not_recycle_a_live_stack",
@@ -526,17 +524,15 @@ impl Drop for SuspendLoudOnDrop<'_> {
     }
 }
 
-/// The same bug without any `catch_unwind` in the body: a destructor that
+/// The same case without any `catch_unwind` in the body: a destructor that
 /// suspends during the drop's unwind hands the resumer a value whose drop
-/// panics. That panic leaves `Coroutine::drop` before the body's
+/// panics. That panic used to leave `Coroutine::drop` before the body's
 /// cancellation is raised again (which would abort, as in
 /// `a_destructor_that_suspends_while_a_dropped_coroutine_unwinds_aborts`):
 /// the body is left mid-unwind, its outer guard is never dropped, its stack
 /// is recycled, and the thread's panic count keeps the abandoned unwind, so
 /// `std::thread::panicking()` stays true on a thread that is not panicking.
 #[test]
-#[ignore = "bug: a panic dropping a value yielded during Coroutine::drop's unwind leaves the body \
-            half-unwound and recycles its stack (coroutine.rs unwind_suspended)"]
 fn a_destructor_yielding_a_loud_value_during_the_drop_unwind_does_not_recycle_a_live_stack() {
     let Some(out) = in_child(
         "a_destructor_yielding_a_loud_value_during_the_drop_unwind_does_not_recycle_a_live_stack",
