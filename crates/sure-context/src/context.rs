@@ -178,7 +178,10 @@ impl ExecutionContext {
     ///   it, as `sure-stack` provides, turns an overflow into a fault instead
     ///   of silent corruption);
     /// - `trampoline` stays valid, and is not accessed elsewhere in a way
-    ///   that conflicts with `run`'s `&mut`, while the context may run;
+    ///   that conflicts with `run`'s `&mut`, while the context may run (also
+    ///   while it is suspended: `run` never returns, so its `&mut` lasts
+    ///   until the context exits; only after [`exit_to`] has switched away
+    ///   may the object's memory be reused);
     /// - the context that first switches into the new one (the *link*) stays
     ///   at its address and valid while the new context runs: debuggers and
     ///   `std::backtrace` walk from the new context into the frames saved
@@ -230,7 +233,10 @@ impl ExecutionContext {
     /// - if `target` was suspended on another thread, everything on its
     ///   stack tolerates the move (thread-local addresses may be cached
     ///   across a switch);
-    /// - `self` stays at its address and valid until someone continues it.
+    /// - `self` stays at its address and valid until someone continues it;
+    ///   if `target` is fresh, `self` becomes its link (see [`setup`]) and
+    ///   must stay at its address, holding a saved frame whenever the target
+    ///   runs, for as long as the target lives: unwinders read it.
     ///
     /// [`return_to`]: ExecutionContext::return_to
     /// [`setup`]: ExecutionContext::setup
@@ -273,7 +279,10 @@ impl ExecutionContext {
     /// # Safety
     /// - `target` is suspended, as for [`switch_to`];
     /// - nothing on the running stack will be used again: every value on it
-    ///   with a destructor has been dropped or is meant to be leaked.
+    ///   with a destructor has been dropped or is meant to be leaked;
+    /// - the running execution's own context is never switched to again: it
+    ///   still holds the stack pointer it was last saved with (so
+    ///   [`is_saved`](ExecutionContext::is_saved) stays true), which is stale.
     ///
     /// [`switch_to`]: ExecutionContext::switch_to
     #[inline(always)]

@@ -87,6 +87,8 @@ impl Builder {
     /// the stack (box such values).
     pub fn build<Y, R, F>(self, body: F) -> Result<Coroutine<(), Y, R>, StackError>
     where
+        Y: 'static,
+        R: 'static,
         F: FnOnce(&mut SuspendHandle<(), Y>) -> R + 'static,
     {
         self.build_with_input(move |handle, ()| body(handle))
@@ -104,6 +106,8 @@ impl Builder {
     pub fn build_with_input<I, Y, R, F>(self, body: F) -> Result<Coroutine<I, Y, R>, StackError>
     where
         I: 'static,
+        Y: 'static,
+        R: 'static,
         F: FnOnce(&mut SuspendHandle<I, Y>, I) -> R + 'static,
     {
         Ok(assemble(self.into_stack()?, body))
@@ -160,6 +164,9 @@ where
     // check the root would be written below the stack.
     let needed = Root::<F, I, Y, R>::FOOTPRINT + sure_context::MIN_SETUP_BYTES;
     assert!(
+        // The first test is implied by the second (no stack is smaller than
+        // MIN_STACK_SIZE) but is a constant: it folds the check away for
+        // every ordinary body.
         needed <= sure_stack::MIN_STACK_SIZE || needed <= stack.len(),
         "a coroutine needs {needed} bytes at the top of its stack for its Input, Yield and \
          Return values, more than its {}-byte stack holds; box large values or use a larger \

@@ -57,6 +57,11 @@ enum State {
     Unstarted,
     /// The body ran and suspended (dropping unwinds its stack).
     Suspended,
+    /// `Drop` (or `into_stack`) is unwinding the suspended body. Seeing this
+    /// anywhere else means the coroutine was moved out from under its own
+    /// drop (a destructor on its stack reached it through a thread-local
+    /// during thread exit): its stack is still in use, so that aborts.
+    Ending,
     /// The body returned or panicked.
     Completed,
 }
@@ -96,7 +101,9 @@ enum State {
 ///
 /// The body must be `'static`: a suspended coroutine can be leaked with
 /// [`std::mem::forget`], and code on its stack must not then outlive
-/// anything it borrowed. For the same reason `Input` must be `'static`.
+/// anything it borrowed. For the same reason `Input`, `Yield` and `Return`
+/// must be `'static`: a body can hand out a `Yield` such as
+/// `&'a Mutex<Option<&'a T>>` that the resumer fills with borrowed data.
 ///
 /// ```compile_fail
 /// let name = String::from("local");
@@ -111,6 +118,27 @@ enum State {
 /// use sure_coro::Coroutine;
 /// fn borrowing_input<'a>(_: &'a str) -> Coroutine<&'a str, (), ()> {
 ///     Coroutine::with_input(|_h, _input| ())
+/// }
+/// ```
+///
+/// ```compile_fail
+/// use std::sync::Mutex;
+/// use sure_coro::Coroutine;
+/// fn borrowing_yield<'a>() -> Coroutine<(), &'a Mutex<Option<&'a str>>, ()> {
+///     Coroutine::new(|h| {
+///         let slot: &'a Mutex<Option<&'a str>> = Box::leak(Box::new(Mutex::new(None)));
+///         h.suspend_with(slot);
+///     })
+/// }
+/// ```
+///
+/// ```compile_fail
+/// use sure_coro::Coroutine;
+/// fn borrowing_return<'a>(s: &'static str) -> Coroutine<(), (), &'a str> {
+///     Coroutine::new(move |h| {
+///         h.suspend();
+///         s
+///     })
 /// }
 /// ```
 ///
@@ -194,6 +222,8 @@ impl<Y, R> Coroutine<(), Y, R> {
     #[inline]
     pub fn new<F>(body: F) -> Self
     where
+        Y: 'static,
+        R: 'static,
         F: FnOnce(&mut SuspendHandle<(), Y>) -> R + 'static,
     {
         Coroutine::with_input(move |handle, ()| body(handle))
@@ -219,7 +249,7 @@ impl<Y, R> Coroutine<(), Y, R> {
     }
 }
 
-impl<I: 'static, Y, R> Coroutine<I, Y, R> {
+impl<I, Y, R> Coroutine<I, Y, R> {
     /// A coroutine whose body also receives the first resume's value, on a
     /// default-size stack from this thread's pool.
     ///
@@ -245,6 +275,9 @@ impl<I: 'static, Y, R> Coroutine<I, Y, R> {
     #[inline]
     pub fn with_input<F>(body: F) -> Self
     where
+        I: 'static,
+        Y: 'static,
+        R: 'static,
         F: FnOnce(&mut SuspendHandle<I, Y>, I) -> R + 'static,
     {
         let stack = match pool::take_idle() {
@@ -253,9 +286,7 @@ impl<I: 'static, Y, R> Coroutine<I, Y, R> {
         };
         assemble(CoroutineStack::pooled(stack), body)
     }
-}
 
-impl<I, Y, R> Coroutine<I, Y, R> {
     /// Assembles a coroutine from a header [`Root::install`] wrote on
     /// `stack`.
     ///
@@ -291,7 +322,9 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         // SAFETY: the coroutine is not completed, so its body context is
         // suspended (fresh, or saved by a suspend) on our stack, which we
         // own; we save ourselves in `resumer`, where the body switches back
-        // to. The channel lives at the top of that stack.
+        // to. The channel lives at the top of that stack. `yielded` is
+        // initialised when read: the body writes it just before it switches
+        // back with `finished` unset (a suspend), and it is read once.
         unsafe {
             (*channel).input.write(input);
             (*channel).resumer.switch_to(&(*channel).body);
@@ -308,10 +341,11 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     #[inline(never)]
     #[track_caller]
     fn start(&mut self) {
-        if self.state == State::Completed {
-            resumed_after_completion();
+        match self.state {
+            State::Completed => resumed_after_completion(),
+            State::Ending => reentered_while_ending(),
+            State::Unstarted | State::Suspended => self.state = State::Suspended,
         }
-        self.state = State::Suspended;
     }
 
     /// Whether the body has returned or panicked. A completed coroutine
@@ -390,10 +424,14 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     /// `Drop` for a coroutine whose body has not completed.
     #[inline(never)]
     fn drop_body(&mut self) {
-        if let Some(payload) = self.end_body()
-            && !std::thread::panicking()
-        {
-            panic::resume_unwind(payload);
+        if let Some(payload) = self.end_body() {
+            if std::thread::panicking() {
+                // A second panic would abort, and so could the payload's
+                // own destructor: leak it.
+                std::mem::forget(payload);
+            } else {
+                panic::resume_unwind(payload);
+            }
         }
     }
 
@@ -412,9 +450,12 @@ impl<I, Y, R> Coroutine<I, Y, R> {
                 None
             }
             State::Suspended => {
+                self.state = State::Ending;
+                let payload = self.unwind_suspended();
                 self.state = State::Completed;
-                self.unwind_suspended()
+                payload
             }
+            State::Ending => reentered_while_ending(),
         }
     }
 
@@ -445,7 +486,13 @@ impl<I, Y, R> Coroutine<I, Y, R> {
             (*self.header.as_ptr()).outcome.assume_init_read()
         };
         match outcome {
-            Ok(_) => {}
+            // The body caught the unwind and returned: its value may panic
+            // when dropped, like a yielded one.
+            Ok(value) => {
+                if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(value))) {
+                    keep_first(&mut value_panic, payload);
+                }
+            }
             Err(payload) if payload.is::<Cancel>() => {}
             Err(payload) => keep_first(&mut value_panic, payload),
         }
@@ -495,6 +542,20 @@ fn fresh_default_stack() -> Stack {
              (sure_coro::Builder returns this error instead of panicking)"
         )
     })
+}
+
+/// A coroutine being unwound by its own drop was reached again: moved out
+/// of a thread-local by a destructor on its own stack during thread exit.
+/// Its stack is in use, so neither freeing it nor running it is possible.
+#[cold]
+#[inline(never)]
+fn reentered_while_ending() -> ! {
+    eprintln!(
+        "fatal: a sure_coro::Coroutine was dropped or resumed from a destructor running on its \
+         own stack while that drop was unwinding it (a coroutine kept in a thread-local and \
+         reached again during thread exit); aborting"
+    );
+    std::process::abort()
 }
 
 #[cold]

@@ -64,6 +64,7 @@ impl<Y> Generator<Y> {
     /// ```
     pub fn new<F>(body: F) -> Self
     where
+        Y: 'static,
         F: FnOnce(&mut SuspendHandle<(), Y>) + 'static,
     {
         Generator {

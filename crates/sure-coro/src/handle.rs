@@ -67,7 +67,10 @@ impl<I, Y> SuspendHandle<I, Y> {
         let channel = self.channel.as_ptr();
         // SAFETY: the channel outlives the handle. The resumer saved itself
         // in `resumer` when it switched to us and is suspended there; we
-        // save ourselves in `body`, which the next resume continues.
+        // save ourselves in `body`, which the next resume continues. `input`
+        // is initialised when read: every resume writes it before switching
+        // here, and the only other way back here, a drop, sets `cancelling`
+        // and unwinds before the read.
         unsafe {
             (*channel).yielded.write(value);
             (*channel).body.return_to(&(*channel).resumer);

@@ -61,8 +61,8 @@ pub(crate) fn take_idle() -> Option<Stack> {
 
 /// Returns a stack to this thread's pool. The stack is freed instead when
 /// the pool is full, borrowed (inside `with_thread_pool`'s closure), or
-/// already destroyed (the thread is exiting): in that last case the closure
-/// that owns it is dropped without running.
+/// already destroyed (the thread is exiting: `try_with` then drops the
+/// closure, and with it the stack, without running it).
 #[inline]
 pub(crate) fn give_back(stack: Stack) {
     let _ = POOL.try_with(|pool| {

@@ -161,8 +161,11 @@ where
                 (*header).channel.input.assume_init_read(),
             )
         };
-        // SAFETY: the channel lives as long as the coroutine.
-        let mut handle = unsafe { SuspendHandle::new(NonNull::from(&mut (*header).channel)) };
+        // SAFETY: the channel lives as long as the coroutine, and `header`
+        // is a non-null raw pointer (no reference), so the resumer's own
+        // accesses to the channel do not invalidate the handle's pointer.
+        let mut handle =
+            unsafe { SuspendHandle::new(NonNull::new_unchecked(&raw mut (*header).channel)) };
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| body(&mut handle, input)));
         // SAFETY: the resumer is suspended in `resume` (or `Drop`), waiting
         // for this switch. Every value on this stack was moved out or

@@ -237,6 +237,7 @@ unsafe extern "C" fn sure_exit() {
 /// The initial frame [`initial_frame`] writes, in words from the new saved
 /// stack pointer upwards.
 const FRAME_TRAMPOLINE: usize = 0;
+const FRAME_PADDING: usize = 1;
 const FRAME_OBJECT: usize = 2;
 const FRAME_ENTRY: usize = 3;
 const FRAME_LINK: usize = 4;
@@ -275,7 +276,7 @@ pub(crate) unsafe fn initial_frame(top: *mut u8, entry: EntryFn, object: *mut u8
         let sp = top.sub(INITIAL_FRAME_BYTES).cast::<usize>();
         sp.add(FRAME_TRAMPOLINE)
             .write(sure_trampoline as *const () as usize);
-        sp.add(1).write(0);
+        sp.add(FRAME_PADDING).write(0);
         sp.add(FRAME_OBJECT).write(object as usize);
         sp.add(FRAME_ENTRY).write(entry as usize);
         sp.add(FRAME_LINK).write(0);
