@@ -59,11 +59,13 @@ pub(crate) fn usable_len(requested: usize) -> Result<usize, StackError> {
 /// # Ok::<(), sure_stack::StackError>(())
 /// ```
 pub struct Stack {
-    /// Start of the mapping: the guard page.
-    mapping: NonNull<u8>,
-    /// Length of the whole mapping, guard page included. A multiple of the
-    /// page size, at least two pages.
-    mapping_len: usize,
+    /// The lowest usable byte, one page above the start of the mapping (the
+    /// guard page). Usable bounds are stored, not the mapping's, because
+    /// they are what a coroutine is built from on every create; the mapping
+    /// is derived only to unmap it.
+    bottom: NonNull<u8>,
+    /// Usable bytes: a multiple of the page size, at least MIN_STACK_SIZE.
+    len: usize,
     /// The id Valgrind gave the usable region when it was registered as a
     /// stack (0 when not running under Valgrind, where registering is a
     /// no-op). Deregistered when the stack is freed or given up with
@@ -82,7 +84,7 @@ unsafe impl Sync for Stack {}
 static_assertions::assert_impl_all!(Stack: Send, Sync, fmt::Debug);
 static_assertions::assert_not_impl_any!(Stack: Clone, Copy);
 static_assertions::assert_impl_all!(RawStack: Copy, Eq, fmt::Debug);
-// Three words: the mapping, its length and the Valgrind stack id.
+// Three words: the usable bottom, the usable length and the Valgrind stack id.
 static_assertions::const_assert!(size_of::<Stack>() == 3 * size_of::<usize>());
 
 impl Stack {
@@ -162,13 +164,27 @@ impl Stack {
     /// that memcheck sees a switch onto this stack as a stack switch.
     #[inline]
     fn own(mapping: NonNull<u8>, mapping_len: usize) -> Stack {
+        let page = page_size();
         let mut stack = Stack {
-            mapping,
-            mapping_len,
+            // SAFETY: the mapping is at least two pages long, so one page
+            // past its start is still inside it.
+            bottom: unsafe { mapping.add(page) },
+            len: mapping_len - page,
             valgrind_id: 0,
         };
         stack.valgrind_id = valgrind::stack_register(stack.bottom().as_ptr(), stack.top().as_ptr());
         stack
+    }
+
+    /// The whole mapping, guard page included.
+    fn mapping(&self) -> RawStack {
+        let page = page_size();
+        RawStack {
+            // SAFETY: the guard page is the page just below `bottom`, inside
+            // the same mapping.
+            mapping: unsafe { self.bottom.sub(page) },
+            mapping_len: self.len + page,
+        }
     }
 
     /// The lowest usable byte, just above the guard page.
@@ -180,9 +196,7 @@ impl Stack {
     /// ```
     #[inline]
     pub fn bottom(&self) -> NonNull<u8> {
-        // SAFETY: the mapping is at least two pages long, so one page past
-        // its start is still inside it.
-        unsafe { self.mapping.add(page_size()) }
+        self.bottom
     }
 
     /// One past the highest usable byte: where the stack pointer of a new
@@ -196,9 +210,9 @@ impl Stack {
     #[inline]
     pub fn top(&self) -> NonNull<u8> {
         // SAFETY: one past the end of the mapping is in bounds for pointer
-        // arithmetic (the mapping is a single allocation of `mapping_len`
-        // bytes, at most `isize::MAX`).
-        unsafe { self.mapping.add(self.mapping_len) }
+        // arithmetic (the mapping is a single allocation of at most
+        // `isize::MAX` bytes, ending `len` bytes above `bottom`).
+        unsafe { self.bottom.add(self.len) }
     }
 
     /// The number of usable bytes: a multiple of [`page_size`], the guard
@@ -215,7 +229,7 @@ impl Stack {
         reason = "a stack is never empty: it has at least MIN_STACK_SIZE bytes"
     )]
     pub fn len(&self) -> usize {
-        self.mapping_len - page_size()
+        self.len
     }
 
     /// The usable bytes as a slice pointer: starts at [`bottom`](Stack::bottom)
@@ -235,7 +249,7 @@ impl Stack {
     /// ```
     #[inline]
     pub fn region(&self) -> NonNull<[u8]> {
-        NonNull::slice_from_raw_parts(self.bottom(), self.len())
+        NonNull::slice_from_raw_parts(self.bottom, self.len)
     }
 
     /// The addresses of the guard page: from the start of the mapping up to
@@ -248,8 +262,8 @@ impl Stack {
     /// ```
     #[inline]
     pub fn guard(&self) -> Range<usize> {
-        let start = self.mapping.as_ptr() as usize;
-        start..start + page_size()
+        let end = self.bottom.as_ptr() as usize;
+        end - page_size()..end
     }
 
     /// Whether `addr` lies within the guard page, for example the faulting
@@ -288,10 +302,7 @@ impl Stack {
     #[inline]
     #[must_use = "the mapping leaks unless it is passed back to Stack::from_raw"]
     pub fn into_raw(self) -> RawStack {
-        let raw = RawStack {
-            mapping: self.mapping,
-            mapping_len: self.mapping_len,
-        };
+        let raw = self.mapping();
         valgrind::stack_deregister(self.valgrind_id);
         core::mem::forget(self);
         raw
@@ -334,13 +345,17 @@ impl Drop for Stack {
         // Valgrind forgets the stack before it is unmapped, so no registered
         // stack ever covers memory that a later mapping reuses.
         valgrind::stack_deregister(self.valgrind_id);
+        let RawStack {
+            mapping,
+            mapping_len,
+        } = self.mapping();
         // SAFETY: `self` exclusively owns the whole mapping (created by
         // `allocate_at_least`, or handed back through `from_raw` whose
         // contract guarantees the same), and after drop nothing can reach it
         // through this `Stack`. Unmapping the whole mapping splits nothing, so
         // it cannot fail for lack of mappings; should it fail anyway the
         // memory merely leaks.
-        let _ = unsafe { mman::munmap(self.mapping.cast(), self.mapping_len) };
+        let _ = unsafe { mman::munmap(mapping.cast(), mapping_len) };
     }
 }
 
