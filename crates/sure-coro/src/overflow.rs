@@ -91,7 +91,6 @@ mod imp {
     use std::cell::Cell;
     use std::mem::{self, MaybeUninit};
     use std::ptr;
-    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::{Once, OnceLock};
 
     use nix::libc::{self, c_int, c_void, siginfo_t};
@@ -133,9 +132,6 @@ mod imp {
     static PREVIOUS_SEGV: OnceLock<libc::sigaction> = OnceLock::new();
     /// The `SIGBUS` action the handler replaced.
     static PREVIOUS_BUS: OnceLock<libc::sigaction> = OnceLock::new();
-    /// The page size, cached at installation so the handler can read it
-    /// with a plain load.
-    static PAGE_SIZE: AtomicUsize = AtomicUsize::new(0);
 
     /// One thread's facts, as the handler reads them.
     #[derive(Clone, Copy)]
@@ -226,7 +222,9 @@ mod imp {
     /// Installs the handler for `SIGSEGV` and `SIGBUS`, keeping the actions
     /// it replaces for the faults that are not coroutine overflows.
     fn install_handler() {
-        PAGE_SIZE.store(sure_stack::page_size(), Ordering::Relaxed);
+        // Fills sure_stack's page-size cache before any fault can reach
+        // the handler, which then reads it with a plain atomic load.
+        let _ = sure_stack::page_size();
         for (signal, previous) in [
             (libc::SIGSEGV, &PREVIOUS_SEGV),
             (libc::SIGBUS, &PREVIOUS_BUS),
@@ -391,10 +389,7 @@ mod imp {
             // Running on the thread's own stack: not ours to judge.
             return None;
         }
-        let page = PAGE_SIZE.load(Ordering::Relaxed);
-        if page == 0 {
-            return None;
-        }
+        let page = sure_stack::page_size();
         let (guard, rw_end) = guard_below_stack(addr, page)?;
         let stack = guard..rw_end;
         let overlaps_own = stack.start < thread.stack_hi && thread.stack_lo < stack.end;
