@@ -242,10 +242,12 @@ impl ExecutionContext {
     /// [`setup`]: ExecutionContext::setup
     #[inline(always)]
     pub unsafe fn switch_to(&self, target: &ExecutionContext) {
-        // SAFETY: `target` is a suspended context with a valid stack, and
+        // Why this is sound: `target` is a suspended context with a valid stack, and
         // `self` the running execution's, by the contract; the sanitizer's
         // hooks bracket the machine switch, as they require, and `from` is
         // the context that continued us, suspended at a stable address.
+        // SAFETY: both contexts are as the contract requires, and the hooks
+        // are called in the order they need.
         unsafe {
             self.sanitizer.before_switch(&target.sanitizer);
             let from = self.machine.switch_to(&target.machine);

@@ -173,10 +173,11 @@ where
          stack",
         stack.len(),
     );
-    // SAFETY: the stack is ours, unused, and moves into the coroutine,
+    // Why this is sound: the stack is ours, unused, and moves into the coroutine,
     // which keeps it for as long as the body may run; it is at least
     // MIN_STACK_SIZE (32 KiB) long, and the assert above leaves at least
     // MIN_SETUP_BYTES below the root.
+    // SAFETY: `install`'s contract holds, as argued above.
     let header: NonNull<Header<I, Y, R>> = unsafe { Root::install(stack.region(), body) };
     Coroutine::from_parts(header, Root::<F, I, Y, R>::drop_unstarted, stack)
 }

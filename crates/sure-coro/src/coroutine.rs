@@ -319,12 +319,14 @@ impl<I, Y, R> Coroutine<I, Y, R> {
             self.start();
         }
         let channel = self.channel();
-        // SAFETY: the coroutine is not completed, so its body context is
+        // Why this is sound: the coroutine is not completed, so its body context is
         // suspended (fresh, or saved by a suspend) on our stack, which we
         // own; we save ourselves in `resumer`, where the body switches back
         // to. The channel lives at the top of that stack. `yielded` is
         // initialised when read: the body writes it just before it switches
         // back with `finished` unset (a suspend), and it is read once.
+        // SAFETY: the body context is suspended on a stack we own, and the
+        // slots read are initialised, as argued above.
         unsafe {
             (*channel).input.write(input);
             (*channel).resumer.switch_to(&(*channel).body);
@@ -467,10 +469,12 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         // if that drop panics, the panic must wait until the body's stack is
         // empty: leaving now would free a stack with live frames on it.
         let mut value_panic: Option<Payload> = None;
-        // SAFETY: as in `resume_with`: the body is suspended on our stack.
+        // Why this is sound: as in `resume_with`: the body is suspended on our stack.
         // After each switch back, either the body finished (the outcome is
         // written), or it caught the unwind and suspended again, handing
         // out a value we take before resuming it (still cancelling).
+        // SAFETY: the body is suspended on our stack, as in `resume_with`,
+        // and each slot is read once after it was written.
         let outcome = unsafe {
             (*channel).cancelling = true;
             loop {

@@ -198,11 +198,12 @@ mod imp {
                     return;
                 }
             }
-            // SAFETY: `self.0` came from `Stack::into_raw` in
+            // Why this is sound: `self.0` came from `Stack::into_raw` in
             // `ensure_alt_stack` and is turned back only here, once; the
             // mapping was never unmapped. It is not (or no longer) this
             // thread's alternate stack, and no other thread's, so nothing
             // uses it any more.
+            // SAFETY: `from_raw`'s contract holds, as argued above.
             drop(unsafe { Stack::from_raw(self.0) });
         }
     }

@@ -161,17 +161,19 @@ where
                 (*header).channel.input.assume_init_read(),
             )
         };
-        // SAFETY: the channel lives as long as the coroutine, and `header`
-        // is a non-null raw pointer (no reference), so the resumer's own
+        // `header` is a raw pointer, not a reference, so the resumer's own
         // accesses to the channel do not invalidate the handle's pointer.
+        // SAFETY: the channel is non-null and lives as long as the coroutine.
         let mut handle =
             unsafe { SuspendHandle::new(NonNull::new_unchecked(&raw mut (*header).channel)) };
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| body(&mut handle, input)));
-        // SAFETY: the resumer is suspended in `resume` (or `Drop`), waiting
+        // Why this is sound: the resumer is suspended in `resume` (or `Drop`), waiting
         // for this switch. Every value on this stack was moved out or
         // dropped: `outcome` is moved into the header, `handle` and the
         // closure hold nothing to drop. The root itself stays in place until
         // the coroutine's owner frees the stack.
+        // SAFETY: the resumer is suspended and this stack holds nothing left
+        // to drop, as argued above.
         unsafe {
             ptr::write(&mut (*header).outcome, MaybeUninit::new(outcome));
             (*header).channel.finished = true;

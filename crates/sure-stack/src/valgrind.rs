@@ -45,7 +45,7 @@ const STACK_DEREGISTER: u64 = 0x1502;
 fn client_request(default: u64, request: u64, args: [u64; 5]) -> u64 {
     let block: [u64; 6] = [request, args[0], args[1], args[2], args[3], args[4]];
     let result: u64;
-    // SAFETY: on a real CPU the sequence only rotates rdi by 128 bits in all
+    // Why this is sound: on a real CPU the sequence only rotates rdi by 128 bits in all
     // (leaving it unchanged) and swaps rbx with itself, so no register but
     // the flags changes (the asm is not marked `preserves_flags`) and rdx
     // keeps `default`. Under Valgrind it is a client request: Valgrind reads
@@ -53,6 +53,8 @@ fn client_request(default: u64, request: u64, args: [u64; 5]) -> u64 {
     // for the whole asm (memory access is not ruled out with `nomem`, so the
     // compiler keeps `block` written), and writes only rdx. Nothing is
     // pushed (`nostack`).
+    // SAFETY: the sequence changes no state but the flags and rdx, and
+    // reads only `block`, as argued above.
     unsafe {
         core::arch::asm!(
             "rol rdi, 3",
