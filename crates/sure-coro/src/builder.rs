@@ -9,7 +9,6 @@ use crate::coroutine::Coroutine;
 use crate::handle::SuspendHandle;
 use crate::pool;
 use crate::root::{Header, Root};
-use crate::stack::CoroutineStack;
 
 /// Configures and builds a [`Coroutine`], in the manner of
 /// [`std::thread::Builder`]: where [`Coroutine::new`] panics when no stack
@@ -110,20 +109,20 @@ impl Builder {
         R: 'static,
         F: FnOnce(&mut SuspendHandle<I, Y>, I) -> R + 'static,
     {
-        Ok(assemble(self.into_stack()?, body))
+        let (stack, pooled) = self.into_stack()?;
+        Ok(assemble(stack, pooled, body))
     }
 
-    fn into_stack(self) -> Result<CoroutineStack, StackError> {
+    /// The stack to build on, and whether it goes back to the thread's pool
+    /// when the coroutine is dropped.
+    fn into_stack(self) -> Result<(Stack, bool), StackError> {
         match (self.stack, self.stack_size) {
-            (Some(stack), _) => Ok(CoroutineStack::owned(stack)),
-            (None, None) => Ok(CoroutineStack::pooled(pool::take()?)),
+            (Some(stack), _) => Ok((stack, false)),
+            (None, None) => Ok((pool::take()?, true)),
             (None, Some(bytes)) => {
                 let stack = Stack::allocate_at_least(bytes)?;
-                if stack.len() == DEFAULT_STACK_SIZE {
-                    Ok(CoroutineStack::pooled(stack))
-                } else {
-                    Ok(CoroutineStack::owned(stack))
-                }
+                let pooled = stack.len() == DEFAULT_STACK_SIZE;
+                Ok((stack, pooled))
             }
         }
     }
@@ -132,7 +131,7 @@ impl Builder {
 /// Puts `body` on `stack` and wraps both in a coroutine: the one place
 /// every constructor ends up.
 #[inline]
-pub(crate) fn assemble<I, Y, R, F>(stack: CoroutineStack, body: F) -> Coroutine<I, Y, R>
+pub(crate) fn assemble<I, Y, R, F>(stack: Stack, pooled: bool, body: F) -> Coroutine<I, Y, R>
 where
     F: FnOnce(&mut SuspendHandle<I, Y>, I) -> R,
 {
@@ -147,15 +146,15 @@ where
     if Root::<F, I, Y, R>::FOOTPRINT <= sure_stack::MIN_STACK_SIZE / 64
         || Root::<F, I, Y, R>::FOOTPRINT <= stack.len() / 64
     {
-        install(stack, body)
+        install(stack, pooled, body)
     } else {
-        install(stack, Box::new(body))
+        install(stack, pooled, Box::new(body))
     }
 }
 
 /// Writes the root for `body` on `stack` and wraps both in a coroutine.
 #[inline]
-fn install<I, Y, R, F>(stack: CoroutineStack, body: F) -> Coroutine<I, Y, R>
+fn install<I, Y, R, F>(stack: Stack, pooled: bool, body: F) -> Coroutine<I, Y, R>
 where
     F: FnOnce(&mut SuspendHandle<I, Y>, I) -> R,
 {
@@ -179,5 +178,5 @@ where
     // MIN_SETUP_BYTES below the root.
     // SAFETY: `install`'s contract holds, as argued above.
     let header: NonNull<Header<I, Y, R>> = unsafe { Root::install(stack.region(), body) };
-    Coroutine::from_parts(header, Root::<F, I, Y, R>::drop_unstarted, stack)
+    Coroutine::from_parts(header, Root::<F, I, Y, R>::drop_unstarted, stack, pooled)
 }

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr::NonNull;
 
@@ -11,7 +12,6 @@ use crate::builder::assemble;
 use crate::handle::SuspendHandle;
 use crate::pool;
 use crate::root::{Cancel, Header, Payload};
-use crate::stack::CoroutineStack;
 
 /// What a [`resume`](Coroutine::resume) ended with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -53,10 +53,9 @@ impl<Y, R> CoroutineResult<Y, R> {
 /// Where a coroutine is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
-    /// Built; the body has not run (dropping drops the closure).
-    Unstarted,
-    /// The body ran and suspended (dropping unwinds its stack).
-    Suspended,
+    /// Its body context is suspended, fresh or at a suspend point (the
+    /// channel's `started` tells which): a resume continues it.
+    Live,
     /// `Drop` (or `into_stack`) is unwinding the suspended body. Seeing this
     /// anywhere else means the coroutine was moved out from under its own
     /// drop (a destructor on its stack reached it through a thread-local
@@ -188,11 +187,13 @@ enum State {
 pub struct Coroutine<Input = (), Yield = (), Return = ()> {
     header: NonNull<Header<Input, Yield, Return>>,
     state: State,
+    /// Whether the stack goes back to the thread's pool when dropped.
+    pooled: bool,
     /// Drops the body closure of a coroutine that never started; knows the
     /// closure's type, which `Coroutine` does not.
     drop_unstarted: unsafe fn(NonNull<Header<Input, Yield, Return>>),
-    /// Dropped after `Drop::drop` is done with the memory.
-    stack: CoroutineStack,
+    /// Released by `Drop` once the body has ended.
+    stack: ManuallyDrop<Stack>,
     /// Neither Send nor Sync; invariant in all three types.
     _marker: PhantomData<*mut (Input, Yield, Return)>,
 }
@@ -284,7 +285,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
             Some(stack) => stack,
             None => fresh_default_stack(),
         };
-        assemble(CoroutineStack::pooled(stack), body)
+        assemble(stack, true, body)
     }
 
     /// Assembles a coroutine from a header [`Root::install`] wrote on
@@ -294,13 +295,15 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     pub(crate) fn from_parts(
         header: NonNull<Header<I, Y, R>>,
         drop_unstarted: unsafe fn(NonNull<Header<I, Y, R>>),
-        stack: CoroutineStack,
+        stack: Stack,
+        pooled: bool,
     ) -> Self {
         Coroutine {
             header,
-            state: State::Unstarted,
+            state: State::Live,
+            pooled,
             drop_unstarted,
-            stack,
+            stack: ManuallyDrop::new(stack),
             _marker: PhantomData,
         }
     }
@@ -315,8 +318,8 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     #[inline]
     #[track_caller]
     pub fn resume_with(&mut self, input: I) -> CoroutineResult<Y, R> {
-        if self.state != State::Suspended {
-            self.start();
+        if self.state != State::Live {
+            not_live(self.state);
         }
         let channel = self.channel();
         // Why this is sound: the coroutine is not completed, so its body context is
@@ -337,19 +340,6 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         }
     }
 
-    /// The first resume marks the coroutine started; a resume after
-    /// completion panics. Out of line: later resumes only test the state.
-    #[cold]
-    #[inline(never)]
-    #[track_caller]
-    fn start(&mut self) {
-        match self.state {
-            State::Completed => resumed_after_completion(),
-            State::Ending => reentered_while_ending(),
-            State::Unstarted | State::Suspended => self.state = State::Suspended,
-        }
-    }
-
     /// Whether the body has returned or panicked. A completed coroutine
     /// cannot be resumed.
     #[inline]
@@ -367,7 +357,8 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     /// ```
     #[inline]
     pub fn is_started(&self) -> bool {
-        self.state != State::Unstarted
+        // SAFETY: a live coroutine's channel is at the top of its stack.
+        self.state != State::Live || unsafe { (*self.channel()).started }
     }
 
     /// Usable bytes of this coroutine's stack.
@@ -391,10 +382,10 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     pub fn into_stack(mut self) -> Stack {
         let payload = self.end_body();
         // Drop::drop has nothing left to do once the body has ended.
-        let this = std::mem::ManuallyDrop::new(self);
+        let mut this = ManuallyDrop::new(self);
         // SAFETY: `this` is never used or dropped again; the stack is
         // moved out exactly once.
-        let stack = unsafe { std::ptr::read(&this.stack) }.into_inner();
+        let stack = unsafe { ManuallyDrop::take(&mut this.stack) };
         if let Some(payload) = payload {
             drop(stack);
             panic::resume_unwind(payload);
@@ -423,41 +414,29 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         }
     }
 
-    /// `Drop` for a coroutine whose body has not completed.
-    #[inline(never)]
-    fn drop_body(&mut self) {
-        if let Some(payload) = self.end_body() {
-            if std::thread::panicking() {
-                // A second panic would abort, and so could the payload's
-                // own destructor: leak it.
-                std::mem::forget(payload);
-            } else {
-                panic::resume_unwind(payload);
-            }
-        }
-    }
-
     /// Ends the body without running it further: drops an unstarted
     /// closure, or unwinds a suspended stack. Returns a payload the body
     /// panicked with meanwhile, other than the cancellation itself.
+    #[inline(never)]
     fn end_body(&mut self) -> Option<Payload> {
         match self.state {
             State::Completed => None,
-            State::Unstarted => {
-                self.state = State::Completed;
-                // SAFETY: the header came from `Root::install` with the
-                // closure type `drop_unstarted` was made for, and the body
-                // never ran.
-                unsafe { (self.drop_unstarted)(self.header) };
-                None
-            }
-            State::Suspended => {
+            State::Ending => reentered_while_ending(),
+            State::Live if self.is_started() => {
                 self.state = State::Ending;
                 let payload = self.unwind_suspended();
                 self.state = State::Completed;
                 payload
             }
-            State::Ending => reentered_while_ending(),
+            State::Live => {
+                self.state = State::Completed;
+                let (drop_unstarted, header) = (self.drop_unstarted, self.header);
+                // SAFETY: the header came from `Root::install` with the
+                // closure type `drop_unstarted` was made for, and the body
+                // never ran. A panic in the closure's destructor is caught
+                // so that the stack is still released.
+                panic::catch_unwind(AssertUnwindSafe(|| unsafe { drop_unstarted(header) })).err()
+            }
         }
     }
 
@@ -519,16 +498,48 @@ impl<I, Y, R> Drop for Coroutine<I, Y, R> {
     fn drop(&mut self) {
         // A completed coroutine (the common case) has nothing left to end;
         // keep that check inline and the rest out of line.
-        if self.state != State::Completed {
-            self.drop_body();
+        let payload = if self.state == State::Completed {
+            None
+        } else {
+            self.end_body()
+        };
+        // SAFETY: the stack is taken once, here, and `self` is not used
+        // again; the body has ended, so nothing runs on the stack any more.
+        let stack = unsafe { ManuallyDrop::take(&mut self.stack) };
+        if self.pooled {
+            pool::give_back(stack);
+        } else {
+            drop(stack);
         }
+        if let Some(payload) = payload {
+            raise_from_drop(payload);
+        }
+    }
+}
+
+/// Lets a panic the body raised while being dropped out of `Drop`, unless
+/// the thread is already panicking: a second panic would abort, and so
+/// could the payload's own destructor, so it is leaked.
+#[cold]
+#[inline(never)]
+fn raise_from_drop(payload: Payload) {
+    if std::thread::panicking() {
+        std::mem::forget(payload);
+    } else {
+        panic::resume_unwind(payload);
     }
 }
 
 impl<I, Y, R> fmt::Debug for Coroutine<I, Y, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match self.state {
+            State::Live if self.is_started() => "Suspended",
+            State::Live => "Unstarted",
+            State::Ending => "Ending",
+            State::Completed => "Completed",
+        };
         f.debug_struct("Coroutine")
-            .field("state", &self.state)
+            .field("state", &format_args!("{state}"))
             .field("stack_size", &self.stack.len())
             .finish_non_exhaustive()
     }
@@ -560,6 +571,17 @@ fn reentered_while_ending() -> ! {
          reached again during thread exit); aborting"
     );
     std::process::abort()
+}
+
+/// A resume of a coroutine that is not live: completed, or being dropped.
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn not_live(state: State) -> ! {
+    match state {
+        State::Ending => reentered_while_ending(),
+        _ => resumed_after_completion(),
+    }
 }
 
 #[cold]

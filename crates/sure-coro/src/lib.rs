@@ -98,7 +98,6 @@ mod handle;
 mod overflow;
 mod pool;
 mod root;
-mod stack;
 
 pub use builder::Builder;
 pub use coroutine::{Coroutine, CoroutineResult};

@@ -36,6 +36,9 @@ pub(crate) struct Channel<I, Y> {
     pub(crate) input: MaybeUninit<I>,
     /// The value of the suspend in progress; `resume` takes it.
     pub(crate) yielded: MaybeUninit<Y>,
+    /// Set by the root when the body starts: a live coroutine that has
+    /// not started is dropped by dropping its closure, not by unwinding.
+    pub(crate) started: bool,
     /// Set by the root just before its final switch out.
     pub(crate) finished: bool,
     /// Set by `Drop`: the next suspend point unwinds instead of returning.
@@ -108,6 +111,7 @@ where
                         body: ExecutionContext::new(),
                         input: MaybeUninit::uninit(),
                         yielded: MaybeUninit::uninit(),
+                        started: false,
                         finished: false,
                         cancelling: false,
                     },
@@ -156,6 +160,7 @@ where
         // SAFETY: the first resume wrote the input and started us; the body
         // is taken exactly once, here.
         let (body, input) = unsafe {
+            (*header).channel.started = true;
             (
                 ManuallyDrop::take(&mut self.body),
                 (*header).channel.input.assume_init_read(),
