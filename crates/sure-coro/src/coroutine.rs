@@ -431,10 +431,10 @@ impl<I, Y, R> Coroutine<I, Y, R> {
             State::Live => {
                 self.state = State::Completed;
                 let (drop_unstarted, header) = (self.drop_unstarted, self.header);
+                // A panic in the closure's destructor is caught so that the
+                // stack is still released.
                 // SAFETY: the header came from `Root::install` with the
-                // closure type `drop_unstarted` was made for, and the body
-                // never ran. A panic in the closure's destructor is caught
-                // so that the stack is still released.
+                // closure type `drop_unstarted` was made for; the body never ran.
                 panic::catch_unwind(AssertUnwindSafe(|| unsafe { drop_unstarted(header) })).err()
             }
         }
