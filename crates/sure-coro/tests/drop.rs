@@ -7,7 +7,7 @@ use std::cell::Cell;
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 
-use common::{DropCounter, Log, expect_panic, message};
+use common::{DropCounter, Log, expect_panic, message, suspended_holding};
 use sure_coro::{Coroutine, SuspendHandle};
 
 fn flag() -> Rc<Cell<bool>> {
@@ -53,9 +53,9 @@ fn dropping_a_suspended_coroutine_unwinds_every_frame_innermost_first() {
     );
 }
 
-#[test]
-fn dropping_an_unstarted_coroutine_drops_the_closure_without_running_it() {
-    let log = Log::new();
+/// An unstarted coroutine whose closure captures a guard logged as
+/// "captured", and the flag its body would set if it ever ran.
+fn unstarted_capturing_a_guard(log: &Log) -> (Coroutine, Rc<Cell<bool>>) {
     let ran = flag();
     let guard = log.guard("captured");
     let body_ran = ran.clone();
@@ -64,6 +64,13 @@ fn dropping_an_unstarted_coroutine_drops_the_closure_without_running_it() {
         let _keep = &guard;
         h.suspend();
     });
+    (co, ran)
+}
+
+#[test]
+fn dropping_an_unstarted_coroutine_drops_the_closure_without_running_it() {
+    let log = Log::new();
+    let (co, ran) = unstarted_capturing_a_guard(&log);
     assert!(log.events().is_empty());
     drop(co);
     assert_eq!(log.events(), ["drop captured"]);
@@ -242,14 +249,7 @@ fn a_coroutine_dropped_from_a_destructor_during_an_unwind_is_unwound() {
         }
     }
     let drops = DropCounter::new();
-    let token = drops.make();
-    let mut co = Coroutine::new(move |h| {
-        let _token = token;
-        loop {
-            h.suspend();
-        }
-    });
-    co.resume();
+    let co = suspended_holding(drops.make());
     let payload = expect_panic(move || {
         let _holder = Holder(Some(co));
         panic::panic_any(17_i32);
@@ -280,12 +280,7 @@ fn an_endless_body_is_ended_by_drop() {
 #[test]
 fn forgetting_a_suspended_coroutine_leaks_without_running_its_destructors() {
     let drops = DropCounter::new();
-    let token = drops.make();
-    let mut co = Coroutine::new(move |h| {
-        let _token = token;
-        h.suspend();
-    });
-    co.resume();
+    let co = suspended_holding(drops.make());
     std::mem::forget(co);
     assert_eq!(drops.dropped(), 0);
 }
@@ -345,14 +340,7 @@ fn into_stack_unwinds_a_suspended_body() {
 #[test]
 fn into_stack_drops_an_unstarted_closure_without_running_it() {
     let log = Log::new();
-    let ran = flag();
-    let guard = log.guard("captured");
-    let body_ran = ran.clone();
-    let co = Coroutine::new(move |h| {
-        body_ran.set(true);
-        let _keep = &guard;
-        h.suspend();
-    });
+    let (co, ran) = unstarted_capturing_a_guard(&log);
     let _stack = co.into_stack();
     assert_eq!(log.events(), ["drop captured"]);
     assert!(!ran.get());

@@ -94,6 +94,21 @@ fn assert_aborted_with(out: &Output, needle: &str) {
     );
 }
 
+/// The child either aborted cleanly or survived with the body unwound.
+fn assert_unwound_or_aborted(out: &Output) {
+    let o = stdout(out);
+    assert!(o.contains(REACHED), "{o}\n{}", stderr(out));
+    if out.status.signal() == Some(Signal::SIGABRT as i32) {
+        return; // A clear abort is acceptable.
+    }
+    assert!(
+        out.status.success() && o.contains(SURVIVED),
+        "the drop must finish unwinding the body: status {:?}\nstdout:\n{o}\nstderr:\n{}",
+        out.status,
+        stderr(out)
+    );
+}
+
 /// Prints `text` on the child's stdout at once (stdout is line-buffered, so
 /// it survives the abort).
 fn say(text: &str) {
@@ -493,17 +508,7 @@ fn a_yielded_value_panicking_on_drop_during_the_drop_unwind_does_not_recycle_a_l
     ) else {
         return;
     };
-    let o = stdout(&out);
-    assert!(o.contains(REACHED), "{o}\n{}", stderr(&out));
-    if out.status.signal() == Some(Signal::SIGABRT as i32) {
-        return; // A clear abort is acceptable.
-    }
-    assert!(
-        out.status.success() && o.contains(SURVIVED),
-        "the drop must finish unwinding the body: status {:?}\nstdout:\n{o}\nstderr:\n{}",
-        out.status,
-        stderr(&out)
-    );
+    assert_unwound_or_aborted(&out);
 }
 
 /// A value whose drop always panics, even while the thread is unwinding.
@@ -569,17 +574,7 @@ fn a_destructor_yielding_a_loud_value_during_the_drop_unwind_does_not_recycle_a_
     ) else {
         return;
     };
-    let o = stdout(&out);
-    assert!(o.contains(REACHED), "{o}\n{}", stderr(&out));
-    if out.status.signal() == Some(Signal::SIGABRT as i32) {
-        return; // A clear abort is acceptable.
-    }
-    assert!(
-        out.status.success() && o.contains(SURVIVED),
-        "the drop must finish unwinding the body: status {:?}\nstdout:\n{o}\nstderr:\n{}",
-        out.status,
-        stderr(&out)
-    );
+    assert_unwound_or_aborted(&out);
 }
 
 /// A destructor may suspend while a panic of the body unwinds: the resume

@@ -6,7 +6,7 @@ mod common;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use common::DropCounter;
+use common::{DropCounter, suspended_holding};
 use sure_coro::{Coroutine, CoroutineResult, with_thread_pool};
 
 const LIVE: usize = 10_000;
@@ -54,17 +54,7 @@ fn ten_thousand_live_coroutines_in_rotation() {
 fn thousands_of_suspended_coroutines_dropped_at_once_unwind_each() {
     let drops = DropCounter::new();
     let mut all: Vec<Coroutine> = (0..2_000)
-        .map(|_| {
-            let token = drops.make();
-            let mut co = Coroutine::new(move |h| {
-                let _token = token;
-                loop {
-                    h.suspend();
-                }
-            });
-            co.resume();
-            co
-        })
+        .map(|_| suspended_holding(drops.make()))
         .collect();
     assert_eq!(drops.dropped(), 0);
     // Drop in an order other than creation.

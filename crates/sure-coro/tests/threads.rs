@@ -1,10 +1,13 @@
 //! Coroutines on several threads at once, each thread running its own.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::Barrier;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 
+use common::suspended_holding;
 use sure_coro::{Coroutine, CoroutineResult, Generator, with_thread_pool};
 
 const THREADS: u64 = 4;
@@ -106,15 +109,7 @@ fn suspended_coroutines_left_at_thread_exit_are_unwound() {
     let thread_drops = drops.clone();
     thread::spawn(move || {
         let all: Vec<Coroutine> = (0..50)
-            .map(|_| {
-                let token = Token(thread_drops.clone());
-                let mut co = Coroutine::new(move |h| {
-                    let _token = token;
-                    h.suspend();
-                });
-                co.resume();
-                co
-            })
+            .map(|_| suspended_holding(Token(thread_drops.clone())))
             .collect();
         // Dropped as the thread's closure ends.
         drop(all);
@@ -142,12 +137,7 @@ fn a_coroutine_kept_in_a_thread_local_is_unwound_when_the_thread_exits() {
         // and the two are destroyed in some order at exit.
         drop(Coroutine::new(|h| h.suspend()));
         for _ in 0..3 {
-            let token = Token(thread_drops.clone());
-            let mut co = Coroutine::new(move |h| {
-                let _token = token;
-                h.suspend();
-            });
-            co.resume();
+            let co = suspended_holding(Token(thread_drops.clone()));
             KEPT.with(|kept| kept.borrow_mut().push(co));
         }
         assert!(with_thread_pool(|p| p.len()) <= 1);

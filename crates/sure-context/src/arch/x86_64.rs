@@ -98,23 +98,6 @@ macro_rules! saved_frame_bytes {
     };
 }
 
-/// Offset of the resume address below the switching code's stack pointer, as
-/// a `.cfi_offset` operand.
-#[cfg(feature = "fp-control")]
-macro_rules! resume_address_cfa_offset {
-    () => {
-        "-32"
-    };
-}
-/// Offset of the resume address below the switching code's stack pointer, as
-/// a `.cfi_offset` operand.
-#[cfg(not(feature = "fp-control"))]
-macro_rules! resume_address_cfa_offset {
-    () => {
-        "-24"
-    };
-}
-
 /// Saves the current execution into `*save` and continues `target`, entering
 /// the switch with a `call` (see the module docs). Returns when some other
 /// execution continues the one saved here, with the `save` location of the
@@ -316,7 +299,7 @@ unsafe extern "C" fn sure_trampoline() {
         concat!(".cfi_escape 0x0f, 6, 0x77, 24, 0x06, 0x06, 0x23, ", saved_frame_bytes!()),
         ".cfi_offset rbp, -8",            // the switcher's rbp: just below its stack pointer
         ".cfi_offset rbx, -16",           // then rbx
-        concat!(".cfi_offset rip, ", resume_address_cfa_offset!()), // then its resume address
+        concat!(".cfi_offset rip, -", saved_frame_bytes!()), // its resume address, lowest
         "mov rsi, rdi",                   // second argument: where the switcher saved itself
         "test rdi, rdi",                  // started by an exit: nothing to link to
         "jnz 2f",

@@ -97,3 +97,17 @@ pub fn message(payload: &Payload) -> Option<&str> {
         payload.downcast_ref::<String>().map(String::as_str)
     }
 }
+
+/// A coroutine that has been resumed once and is suspended, for good,
+/// with `value` alive on its stack: for tests of what dropping, forgetting
+/// or keeping a suspended coroutine does to the values on its stack.
+pub fn suspended_holding<T: 'static>(value: T) -> sure_coro::Coroutine {
+    let mut co = sure_coro::Coroutine::new(move |h| {
+        let _value = value;
+        loop {
+            h.suspend();
+        }
+    });
+    co.resume();
+    co
+}
