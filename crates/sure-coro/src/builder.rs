@@ -135,7 +135,7 @@ pub(crate) fn assemble<I, Y, R, F>(stack: Stack, pooled: bool, body: F) -> Corou
 where
     F: FnOnce(&mut SuspendHandle<I, Y>, I) -> R,
 {
-    crate::overflow::prepare_thread();
+    crate::thread_exit::prepare();
     // A body too large to sit comfortably at the top of the stack goes to
     // the heap; the test is constant for each body type but the smallest
     // stack, so it folds away in the common case. "Comfortably" is a 64th

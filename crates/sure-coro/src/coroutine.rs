@@ -11,7 +11,8 @@ use sure_stack::Stack;
 use crate::builder::assemble;
 use crate::handle::SuspendHandle;
 use crate::pool;
-use crate::root::{Cancel, Header, Payload};
+use crate::root::{Cancel, Channel, Header, Payload, Status};
+use crate::thread_exit;
 
 /// What a [`resume`](Coroutine::resume) ended with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -48,21 +49,6 @@ impl<Y, R> CoroutineResult<Y, R> {
             CoroutineResult::Return(value) => Some(value),
         }
     }
-}
-
-/// Where a coroutine is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    /// Its body context is suspended, fresh or at a suspend point (the
-    /// channel's `started` tells which): a resume continues it.
-    Live,
-    /// `Drop` (or `into_stack`) is unwinding the suspended body. Seeing this
-    /// anywhere else means the coroutine was moved out from under its own
-    /// drop (a destructor on its stack reached it through a thread-local
-    /// during thread exit): its stack is still in use, so that aborts.
-    Ending,
-    /// The body returned or panicked.
-    Completed,
 }
 
 /// A stackful coroutine: a body that runs on its own stack, one piece per
@@ -185,8 +171,9 @@ enum State {
 /// assert!(co.is_completed());
 /// ```
 pub struct Coroutine<Input = (), Yield = (), Return = ()> {
+    /// The root at the top of the stack; its channel's [`Status`] is the
+    /// coroutine's state.
     header: NonNull<Header<Input, Yield, Return>>,
-    state: State,
     /// Whether the stack goes back to the thread's pool when dropped.
     pooled: bool,
     /// Drops the body closure of a coroutine that never started; knows the
@@ -300,7 +287,6 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     ) -> Self {
         Coroutine {
             header,
-            state: State::Live,
             pooled,
             drop_unstarted,
             stack: ManuallyDrop::new(stack),
@@ -318,22 +304,26 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     #[inline]
     #[track_caller]
     pub fn resume_with(&mut self, input: I) -> CoroutineResult<Y, R> {
-        if self.state != State::Live {
-            not_live(self.state);
-        }
         let channel = self.channel();
-        // Why this is sound: the coroutine is not completed, so its body context is
-        // suspended (fresh, or saved by a suspend) on our stack, which we
-        // own; we save ourselves in `resumer`, where the body switches back
-        // to. The channel lives at the top of that stack. `yielded` is
-        // initialised when read: the body writes it just before it switches
-        // back with `finished` unset (a suspend), and it is read once.
+        // SAFETY: the channel is at the top of our stack, which we own.
+        let status = unsafe { (*channel).status };
+        if status as u8 >= Status::RESUMABLE_BELOW {
+            not_resumable(status);
+        }
+        // Why this is sound: the body is unstarted or suspended (the status
+        // says so), its context saved on our stack, which we own; we save
+        // ourselves in `resumer`, where the body switches back to, and mark
+        // the body running first, so that a drop reaching this coroutine
+        // while it runs leaves the stack alone. `yielded` is initialised
+        // when read: the body writes it just before it writes `Suspended`
+        // and switches back, and it is read once.
         // SAFETY: the body context is suspended on a stack we own, and the
         // slots read are initialised, as argued above.
         unsafe {
             (*channel).input.write(input);
+            (*channel).status = Status::Running;
             (*channel).resumer.switch_to(&(*channel).body);
-            if (*channel).finished {
+            if (*channel).status != Status::Suspended {
                 return self.finish();
             }
             CoroutineResult::Yield((*channel).yielded.assume_init_read())
@@ -344,7 +334,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     /// cannot be resumed.
     #[inline]
     pub fn is_completed(&self) -> bool {
-        self.state == State::Completed
+        self.status() == Status::Finished
     }
 
     /// Whether the body has run at all.
@@ -357,8 +347,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     /// ```
     #[inline]
     pub fn is_started(&self) -> bool {
-        // SAFETY: a live coroutine's channel is at the top of its stack.
-        self.state != State::Live || unsafe { (*self.channel()).started }
+        self.status() != Status::Unstarted
     }
 
     /// Usable bytes of this coroutine's stack.
@@ -379,24 +368,47 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     /// let mut again = Builder::new().stack(stack).build(|h| h.suspend_with(42)).unwrap();
     /// assert_eq!(again.resume().into_yield(), Some(42));
     /// ```
-    pub fn into_stack(mut self) -> Stack {
-        let payload = self.end_body();
-        // Drop::drop has nothing left to do once the body has ended.
+    ///
+    /// # Panics
+    /// - With the body's own payload if it panics while being unwound. If
+    ///   the thread is already panicking, that payload is leaked and the
+    ///   stack returned instead, as `Drop` would (a second panic would
+    ///   abort).
+    /// - If the stack cannot be given back, which leaks it: the coroutine
+    ///   is running (this call was reached from code on its own stack), or
+    ///   it is suspended and cannot be unwound (the build has
+    ///   `panic = "abort"`, or this thread's locals are being destroyed; see
+    ///   [`Coroutine`], "Edges").
+    pub fn into_stack(self) -> Stack {
         let mut this = ManuallyDrop::new(self);
-        // SAFETY: `this` is never used or dropped again; the stack is
-        // moved out exactly once.
-        let stack = unsafe { ManuallyDrop::take(&mut this.stack) };
-        if let Some(payload) = payload {
-            drop(stack);
-            panic::resume_unwind(payload);
+        // SAFETY: `this` is never dropped, and its stack is not used again.
+        let parts = unsafe { this.take_parts() };
+        match parts.end() {
+            End::Ended(None) => parts.stack,
+            End::Ended(Some(payload)) if std::thread::panicking() => {
+                std::mem::forget(payload);
+                parts.stack
+            }
+            End::Ended(Some(payload)) => {
+                drop(parts.stack);
+                panic::resume_unwind(payload)
+            }
+            End::Leaked(leak) => {
+                std::mem::forget(parts.stack);
+                stack_not_returned(leak)
+            }
         }
-        stack
     }
 
-    fn channel(&self) -> *mut crate::root::Channel<I, Y> {
+    fn channel(&self) -> *mut Channel<I, Y> {
         // SAFETY: the header lives at the top of our stack; taking the
         // field's address reads nothing.
         unsafe { &raw mut (*self.header.as_ptr()).channel }
+    }
+
+    fn status(&self) -> Status {
+        // SAFETY: the channel lives at the top of our stack, which we own.
+        unsafe { (*self.channel()).status }
     }
 
     /// The body has just made its final switch out: take its outcome.
@@ -405,81 +417,189 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     #[cold]
     #[inline(never)]
     fn finish(&mut self) -> CoroutineResult<Y, R> {
-        self.state = State::Completed;
-        // SAFETY: the root wrote the outcome before setting `finished`, and
-        // it is read exactly once, here.
+        // SAFETY: the root wrote the outcome before writing `Finished`, and
+        // it is read exactly once, here: a finished coroutine is never
+        // resumed, and its drop does not look at the outcome.
         match unsafe { (*self.header.as_ptr()).outcome.assume_init_read() } {
             Ok(value) => CoroutineResult::Return(value),
             Err(payload) => panic::resume_unwind(payload),
         }
     }
 
-    /// Ends the body without running it further: drops an unstarted
-    /// closure, or unwinds a suspended stack. Returns a payload the body
-    /// panicked with meanwhile, other than the cancellation itself.
+    /// Takes the coroutine apart for its end: ending it runs user code
+    /// (destructors on its stack, its closure's drop glue), which may move,
+    /// replace or drop this very `Coroutine` value through a thread-local,
+    /// so whatever the end needs is read from `self` now, and `self` is not
+    /// read again.
+    ///
+    /// # Safety
+    /// `self.stack` is not used again (it moves into the parts).
+    unsafe fn take_parts(&mut self) -> Parts<I, Y, R> {
+        Parts {
+            header: self.header,
+            drop_unstarted: self.drop_unstarted,
+            pooled: self.pooled,
+            // SAFETY: by the contract, the stack is moved out only here.
+            stack: unsafe { ManuallyDrop::take(&mut self.stack) },
+        }
+    }
+}
+
+impl<I, Y, R> Drop for Coroutine<I, Y, R> {
+    #[inline]
+    fn drop(&mut self) {
+        // A completed coroutine (the common case) has nothing left to end;
+        // keep that check inline and the rest out of line.
+        if self.status() == Status::Finished {
+            // SAFETY: the stack is taken once, here, and `self` is not used
+            // again; the body has finished, so nothing runs on the stack.
+            let stack = unsafe { ManuallyDrop::take(&mut self.stack) };
+            release(stack, self.pooled);
+        } else {
+            // SAFETY: `self` is being dropped; its stack is not used again.
+            unsafe { self.take_parts() }.drop_unfinished();
+        }
+    }
+}
+
+/// A coroutine taken apart by [`Coroutine::take_parts`].
+struct Parts<I, Y, R> {
+    header: NonNull<Header<I, Y, R>>,
+    drop_unstarted: unsafe fn(NonNull<Header<I, Y, R>>),
+    pooled: bool,
+    stack: Stack,
+}
+
+/// How ending a coroutine went.
+enum End {
+    /// The body has ended and nothing runs on the stack any more; the
+    /// payload of a panic the body raised meanwhile (other than the
+    /// cancellation itself).
+    Ended(Option<Payload>),
+    /// The stack must not be freed nor reused: leak it.
+    Leaked(Leak),
+}
+
+/// Why a coroutine's stack is leaked rather than freed.
+#[derive(Debug, Clone, Copy)]
+enum Leak {
+    /// The body is running, or already being ended: this was reached from
+    /// code on its own stack.
+    InUse,
+    /// Suspended, in a build with `panic = "abort"`: the unwind that would
+    /// run its destructors is an abort.
+    NoUnwinding,
+    /// Suspended, while this thread's locals are being destroyed: its body
+    /// may hold references into them.
+    ThreadExiting,
+}
+
+impl<I, Y, R> Parts<I, Y, R> {
+    /// The end of a coroutine dropped before it completed. Out of line:
+    /// only the completed check is on the common path.
     #[inline(never)]
-    fn end_body(&mut self) -> Option<Payload> {
-        match self.state {
-            State::Completed => None,
-            State::Ending => reentered_while_ending(),
-            State::Live if self.is_started() => {
-                self.state = State::Ending;
-                let payload = self.unwind_suspended();
-                self.state = State::Completed;
-                payload
+    fn drop_unfinished(self) {
+        match self.end() {
+            End::Ended(payload) => {
+                release(self.stack, self.pooled);
+                if let Some(payload) = payload {
+                    raise_from_drop(payload);
+                }
             }
-            State::Live => {
-                self.state = State::Completed;
-                let (drop_unstarted, header) = (self.drop_unstarted, self.header);
-                // A panic in the closure's destructor is caught so that the
-                // stack is still released.
-                // SAFETY: the header came from `Root::install` with the
-                // closure type `drop_unstarted` was made for; the body never ran.
-                panic::catch_unwind(AssertUnwindSafe(|| unsafe { drop_unstarted(header) })).err()
+            End::Leaked(_) => std::mem::forget(self.stack),
+        }
+    }
+
+    /// Ends the body without running it further: drops an unstarted
+    /// closure, or unwinds a suspended stack; or says why it must be left
+    /// alone.
+    fn end(&self) -> End {
+        let channel = self.channel();
+        // Why this is sound: we hold the stack, so the root and its channel
+        // are there for this whole call. The status is written to `Ending`
+        // before any user code runs, so that code reaching this coroutine
+        // again (a stale copy of the `Coroutine`, or a drop in place) finds
+        // it in use and leaves it alone. The closure is dropped only while
+        // unstarted, with the type `drop_unstarted` was made for; a
+        // suspended body is unwound only while suspended.
+        // SAFETY: each step holds, as argued above.
+        unsafe {
+            match (*channel).status {
+                Status::Finished => End::Ended(None),
+                Status::Running | Status::Ending => End::Leaked(Leak::InUse),
+                Status::Unstarted => {
+                    (*channel).status = Status::Ending;
+                    let (drop_unstarted, header) = (self.drop_unstarted, self.header);
+                    // A panic in the closure's destructor is caught so that
+                    // the stack is still released.
+                    End::Ended(
+                        panic::catch_unwind(AssertUnwindSafe(|| drop_unstarted(header))).err(),
+                    )
+                }
+                Status::Suspended if cfg!(panic = "abort") => End::Leaked(Leak::NoUnwinding),
+                Status::Suspended if thread_exit::is_exiting() => End::Leaked(Leak::ThreadExiting),
+                Status::Suspended => End::Ended(self.unwind_suspended()),
             }
         }
     }
 
-    /// Resumes a suspended body with `cancelling` set, so that its suspend
+    fn channel(&self) -> *mut Channel<I, Y> {
+        // SAFETY: the header lives at the top of the stack we hold; taking
+        // the field's address reads nothing.
+        unsafe { &raw mut (*self.header.as_ptr()).channel }
+    }
+
+    /// Resumes a suspended body with `Ending` written, so that its suspend
     /// point unwinds, until the body's root has caught that and exited.
-    fn unwind_suspended(&mut self) -> Option<Payload> {
+    /// Returns a payload the body panicked with meanwhile, other than the
+    /// cancellation itself.
+    ///
+    /// # Safety
+    /// The body is suspended.
+    unsafe fn unwind_suspended(&self) -> Option<Payload> {
         let channel = self.channel();
         // A value the body hands out while being unwound is dropped here;
         // if that drop panics, the panic must wait until the body's stack is
         // empty: leaving now would free a stack with live frames on it.
-        let mut value_panic: Option<Payload> = None;
-        // Why this is sound: as in `resume_with`: the body is suspended on our stack.
-        // After each switch back, either the body finished (the outcome is
-        // written), or it caught the unwind and suspended again, handing
-        // out a value we take before resuming it (still cancelling).
-        // SAFETY: the body is suspended on our stack, as in `resume_with`,
-        // and each slot is read once after it was written.
+        let mut first_panic: Option<Payload> = None;
+        // Why this is sound: the body is suspended on the stack we hold, as
+        // in `resume_with`. After each switch back, either the body finished
+        // (the outcome is written), or it caught the unwind and suspended
+        // again, handing out a value we take before resuming it. `Ending` is
+        // written before every switch and before every destructor that runs
+        // here, so nothing that reaches the coroutine meanwhile switches to
+        // it or frees it.
+        // SAFETY: the body is suspended when switched to, and each slot is
+        // read once after it was written, as argued above.
         let outcome = unsafe {
-            (*channel).cancelling = true;
+            (*channel).status = Status::Ending;
             loop {
                 (*channel).resumer.switch_to(&(*channel).body);
-                if (*channel).finished {
+                let suspended_again = (*channel).status == Status::Suspended;
+                (*channel).status = Status::Ending;
+                if !suspended_again {
                     break;
                 }
-                let value = (*channel).yielded.assume_init_read();
-                if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(value))) {
-                    keep_first(&mut value_panic, payload);
-                }
+                drop_catching((*channel).yielded.assume_init_read(), &mut first_panic);
             }
             (*self.header.as_ptr()).outcome.assume_init_read()
         };
         match outcome {
             // The body caught the unwind and returned: its value may panic
             // when dropped, like a yielded one.
-            Ok(value) => {
-                if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(value))) {
-                    keep_first(&mut value_panic, payload);
-                }
-            }
+            Ok(value) => drop_catching(value, &mut first_panic),
             Err(payload) if payload.is::<Cancel>() => {}
-            Err(payload) => keep_first(&mut value_panic, payload),
+            Err(payload) => keep_first(&mut first_panic, payload),
         }
-        value_panic
+        first_panic
+    }
+}
+
+/// Drops `value`; if its destructor panics, keeps the payload in `first`
+/// (see [`keep_first`]).
+fn drop_catching<T>(value: T, first: &mut Option<Payload>) {
+    if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(move || drop(value))) {
+        keep_first(first, payload);
     }
 }
 
@@ -493,27 +613,13 @@ fn keep_first(first: &mut Option<Payload>, payload: Payload) {
     }
 }
 
-impl<I, Y, R> Drop for Coroutine<I, Y, R> {
-    #[inline]
-    fn drop(&mut self) {
-        // A completed coroutine (the common case) has nothing left to end;
-        // keep that check inline and the rest out of line.
-        let payload = if self.state == State::Completed {
-            None
-        } else {
-            self.end_body()
-        };
-        // SAFETY: the stack is taken once, here, and `self` is not used
-        // again; the body has ended, so nothing runs on the stack any more.
-        let stack = unsafe { ManuallyDrop::take(&mut self.stack) };
-        if self.pooled {
-            pool::give_back(stack);
-        } else {
-            drop(stack);
-        }
-        if let Some(payload) = payload {
-            raise_from_drop(payload);
-        }
+/// Gives an idle stack back to the thread's pool, or frees it.
+#[inline]
+fn release(stack: Stack, pooled: bool) {
+    if pooled {
+        pool::give_back(stack);
+    } else {
+        drop(stack);
     }
 }
 
@@ -532,11 +638,12 @@ fn raise_from_drop(payload: Payload) {
 
 impl<I, Y, R> fmt::Debug for Coroutine<I, Y, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = match self.state {
-            State::Live if self.is_started() => "Suspended",
-            State::Live => "Unstarted",
-            State::Ending => "Ending",
-            State::Completed => "Completed",
+        let state = match self.status() {
+            Status::Unstarted => "Unstarted",
+            Status::Suspended => "Suspended",
+            Status::Running => "Running",
+            Status::Ending => "Ending",
+            Status::Finished => "Completed",
         };
         f.debug_struct("Coroutine")
             .field("state", &format_args!("{state}"))
@@ -559,37 +666,41 @@ fn fresh_default_stack() -> Stack {
     })
 }
 
-/// A coroutine being unwound by its own drop was reached again: moved out
-/// of a thread-local by a destructor on its own stack during thread exit.
-/// Its stack is in use, so neither freeing it nor running it is possible.
-#[cold]
-#[inline(never)]
-fn reentered_while_ending() -> ! {
-    eprintln!(
-        "fatal: a sure_coro::Coroutine was dropped or resumed from a destructor running on its \
-         own stack while that drop was unwinding it (a coroutine kept in a thread-local and \
-         reached again during thread exit); aborting"
-    );
-    std::process::abort()
-}
-
-/// A resume of a coroutine that is not live: completed, or being dropped.
+/// A resume of a coroutine that is neither unstarted nor suspended.
 #[cold]
 #[inline(never)]
 #[track_caller]
-fn not_live(state: State) -> ! {
-    match state {
-        State::Ending => reentered_while_ending(),
-        _ => resumed_after_completion(),
+fn not_resumable(status: Status) -> ! {
+    if status == Status::Finished {
+        panic!(
+            "resumed a coroutine that has already completed (its body returned or panicked); \
+             check `is_completed()` before resuming"
+        )
     }
+    panic!(
+        "resumed a coroutine that is running, or being dropped: it was reached from code on its \
+         own stack (a destructor, or a thread-local's destructor run by `process::exit`)"
+    )
 }
 
+/// `into_stack` on a coroutine whose stack must be leaked.
 #[cold]
 #[inline(never)]
 #[track_caller]
-fn resumed_after_completion() -> ! {
-    panic!(
-        "resumed a coroutine that has already completed (its body returned or panicked); \
-         check `is_completed()` before resuming"
-    )
+fn stack_not_returned(leak: Leak) -> ! {
+    let why = match leak {
+        Leak::InUse => {
+            "the coroutine is running, or being dropped (into_stack was reached from code on its \
+             own stack)"
+        }
+        Leak::NoUnwinding => {
+            "the coroutine is suspended and this build has `panic = \"abort\"`, so its stack \
+             cannot be unwound"
+        }
+        Leak::ThreadExiting => {
+            "the coroutine is suspended and this thread's locals are being destroyed, so its \
+             stack cannot be unwound"
+        }
+    };
+    panic!("Coroutine::into_stack cannot give the stack back: {why}; the stack is leaked")
 }

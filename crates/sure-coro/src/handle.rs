@@ -4,7 +4,7 @@ use std::marker::PhantomData;
 use std::panic;
 use std::ptr::NonNull;
 
-use crate::root::{Cancel, Channel};
+use crate::root::{Cancel, Channel, Status};
 
 /// The body's side of a coroutine: suspends it, handing a value out and
 /// getting the next resume's value back.
@@ -68,15 +68,16 @@ impl<I, Y> SuspendHandle<I, Y> {
         // Why this is sound: the channel outlives the handle. The resumer saved itself
         // in `resumer` when it switched to us and is suspended there; we
         // save ourselves in `body`, which the next resume continues. `input`
-        // is initialised when read: every resume writes it before switching
-        // here, and the only other way back here, a drop, sets `cancelling`
-        // and unwinds before the read.
+        // is initialised when read: every resume writes it (and `Running`)
+        // before switching here, and the only other way back here, a drop,
+        // writes `Ending` and unwinds before the read.
         // SAFETY: both contexts and both slots are valid when used, as
         // argued above.
         unsafe {
             (*channel).yielded.write(value);
+            (*channel).status = Status::Suspended;
             (*channel).body.return_to(&(*channel).resumer);
-            if (*channel).cancelling {
+            if (*channel).status != Status::Running {
                 cancel();
             }
             (*channel).input.assume_init_read()

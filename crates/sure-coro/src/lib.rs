@@ -98,6 +98,7 @@ mod handle;
 mod overflow;
 mod pool;
 mod root;
+mod thread_exit;
 
 pub use builder::Builder;
 pub use coroutine::{Coroutine, CoroutineResult};

@@ -36,13 +36,46 @@ pub(crate) struct Channel<I, Y> {
     pub(crate) input: MaybeUninit<I>,
     /// The value of the suspend in progress; `resume` takes it.
     pub(crate) yielded: MaybeUninit<Y>,
-    /// Set by the root when the body starts: a live coroutine that has
-    /// not started is dropped by dropping its closure, not by unwinding.
-    pub(crate) started: bool,
-    /// Set by the root just before its final switch out.
-    pub(crate) finished: bool,
-    /// Set by `Drop`: the next suspend point unwinds instead of returning.
-    pub(crate) cancelling: bool,
+    /// Where the body is. Both sides write it around every switch; see
+    /// [`Status`].
+    pub(crate) status: Status,
+}
+
+/// Where a coroutine's body is, kept in its channel: at a fixed address on
+/// the coroutine's own stack, so that every path that reaches the
+/// coroutine, even one holding a stale copy of the `Coroutine` value (moved
+/// out from under its own drop by a destructor on its stack), sees the same
+/// state before it switches or frees anything.
+///
+/// `Unstarted` and `Suspended` are the only states a resume may continue,
+/// and the only ones below [`Status::RESUMABLE_BELOW`], so the resume path
+/// tests them with one comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Status {
+    /// Built, never resumed: the closure is still in the root.
+    Unstarted = 0,
+    /// Waiting in a suspend, saved in `body`; `yielded` holds the value it
+    /// handed out.
+    Suspended = 1,
+    /// A resume is running the body: its stack is in use, so a drop that
+    /// reaches it (a thread-local destructor run by `process::exit` inside
+    /// the body) must neither switch to it nor free it.
+    Running = 2,
+    /// A drop or `into_stack` is ending it (unwinding the body, or dropping
+    /// an unstarted closure or a value the body handed out). The suspend
+    /// point sees this instead of `Running` and unwinds. Anything else that
+    /// reaches the coroutine meanwhile, through a destructor that runs as
+    /// part of that, must leave it alone: its stack is in use.
+    Ending = 3,
+    /// The body returned or panicked; the root has written the outcome and
+    /// left the stack for good.
+    Finished = 4,
+}
+
+impl Status {
+    /// Every status below this one can be resumed.
+    pub(crate) const RESUMABLE_BELOW: u8 = Status::Running as u8;
 }
 
 /// The channel plus the outcome: everything `Coroutine` reaches, which is
@@ -111,9 +144,7 @@ where
                         body: ExecutionContext::new(),
                         input: MaybeUninit::uninit(),
                         yielded: MaybeUninit::uninit(),
-                        started: false,
-                        finished: false,
-                        cancelling: false,
+                        status: Status::Unstarted,
                     },
                     outcome: MaybeUninit::uninit(),
                 },
@@ -157,10 +188,9 @@ where
 {
     fn run(&mut self) -> ! {
         let header = self.header.as_ptr();
-        // SAFETY: the first resume wrote the input and started us; the body
-        // is taken exactly once, here.
+        // SAFETY: the first resume wrote the input (and `Running`) and
+        // started us; the body is taken exactly once, here.
         let (body, input) = unsafe {
-            (*header).channel.started = true;
             (
                 ManuallyDrop::take(&mut self.body),
                 (*header).channel.input.assume_init_read(),
@@ -181,7 +211,7 @@ where
         // to drop, as argued above.
         unsafe {
             ptr::write(&mut (*header).outcome, MaybeUninit::new(outcome));
-            (*header).channel.finished = true;
+            (*header).channel.status = Status::Finished;
             ExecutionContext::exit_to(&(*header).channel.resumer)
         }
     }

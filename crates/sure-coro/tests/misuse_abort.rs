@@ -9,111 +9,18 @@
 mod common;
 
 use std::cell::{Cell, RefCell};
-use std::os::unix::process::ExitStatusExt;
 use std::panic::{self, AssertUnwindSafe};
-use std::process::{Command, Output};
+
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use common::child::{
+    PANIC_IN_CLEANUP, REACHED, SURVIVED, assert_aborted_with, assert_unwound_or_aborted, in_child,
+    say, stderr, stdout,
+};
 use common::{DropCounter, Log, expect_panic, message};
-use nix::sys::signal::Signal;
 use sure_coro::{Coroutine, CoroutineResult, Generator, SuspendHandle, with_thread_pool};
-
-/// Set, in a re-executed copy of this binary, to the name of the test whose
-/// child side should run.
-const CHILD_ENV: &str = "SURE_CORO_MISUSE_ABORT_CHILD";
-
-/// What a child prints just before it misbehaves, so that a child that died
-/// earlier for another reason is not taken for a pass.
-const REACHED: &str = "child: misbehaving now";
-
-/// What a child prints if it gets past its misbehaviour.
-const SURVIVED: &str = "child: survived";
-
-/// Rust's message for a panic escaping a destructor during an unwind.
-const PANIC_IN_CLEANUP: &str = "panic in a destructor during cleanup";
-
-/// In the child of `test`: runs `child` (which should abort), reports
-/// surviving, and exits. In the parent: runs the child process and returns
-/// what it did.
-fn in_child(test: &str, child: impl FnOnce()) -> Option<Output> {
-    if std::env::var(CHILD_ENV).is_ok_and(|name| name == test) {
-        // No core file for the crash to come.
-        nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, 0, 0).unwrap();
-        child();
-        println!("{SURVIVED}");
-        std::process::exit(0);
-    }
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            test,
-            "--nocapture",
-            "--test-threads=1",
-            "--include-ignored",
-        ])
-        .env(CHILD_ENV, test)
-        .env_remove("RUST_BACKTRACE")
-        .output()
-        .unwrap();
-    Some(out)
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// The child got to misbehave, then died of `SIGABRT` with `needle` on
-/// stderr: a clear abort, not a segfault nor a silent exit.
-#[track_caller]
-fn assert_aborted_with(out: &Output, needle: &str) {
-    let (o, e) = (stdout(out), stderr(out));
-    assert!(
-        o.contains(REACHED),
-        "the child did not get to misbehave:\nstdout:\n{o}\nstderr:\n{e}"
-    );
-    assert!(
-        !o.contains(SURVIVED),
-        "the child went on:\nstdout:\n{o}\nstderr:\n{e}"
-    );
-    assert_eq!(
-        out.status.signal(),
-        Some(Signal::SIGABRT as i32),
-        "the child should abort ({:?}):\nstdout:\n{o}\nstderr:\n{e}",
-        out.status
-    );
-    assert!(e.contains(needle), "stderr should say {needle:?}:\n{e}");
-    assert!(
-        !e.contains("SIGSEGV") && !e.contains("segmentation"),
-        "no segfault: {e}"
-    );
-}
-
-/// The child either aborted cleanly or survived with the body unwound.
-fn assert_unwound_or_aborted(out: &Output) {
-    let o = stdout(out);
-    assert!(o.contains(REACHED), "{o}\n{}", stderr(out));
-    if out.status.signal() == Some(Signal::SIGABRT as i32) {
-        return; // A clear abort is acceptable.
-    }
-    assert!(
-        out.status.success() && o.contains(SURVIVED),
-        "the drop must finish unwinding the body: status {:?}\nstdout:\n{o}\nstderr:\n{}",
-        out.status,
-        stderr(out)
-    );
-}
-
-/// Prints `text` on the child's stdout at once (stdout is line-buffered, so
-/// it survives the abort).
-fn say(text: &str) {
-    println!("{text}");
-}
 
 /// A guard whose drop panics.
 struct PanicOnDrop(&'static str);
@@ -1018,49 +925,4 @@ fn a_suspended_coroutine_in_a_thread_local_is_ended_at_thread_exit() {
         1,
         "the thread-local's destructor unwound the coroutine"
     );
-}
-
-thread_local! {
-    static PARKED: std::cell::RefCell<Option<Coroutine>> = const { std::cell::RefCell::new(None) };
-}
-
-/// Takes the coroutine out of `PARKED` when dropped: run by the coroutine's
-/// own unwind while thread exit destroys `PARKED`.
-struct TakeParked<'a>(&'a std::cell::RefCell<Option<Coroutine>>);
-
-impl Drop for TakeParked<'_> {
-    fn drop(&mut self) {
-        drop(self.0.borrow_mut().take());
-    }
-}
-
-/// A coroutine kept in a thread-local, suspended inside that thread-local's
-/// `with`, is unwound when thread exit destroys the thread-local; a
-/// destructor on its stack then moves it out and drops it again. Its stack
-/// is still in use, so this must abort, never free or reuse the stack.
-#[test]
-fn a_coroutine_dropped_again_from_its_own_unwind_at_thread_exit_aborts() {
-    let Some(out) = in_child(
-        "a_coroutine_dropped_again_from_its_own_unwind_at_thread_exit_aborts",
-        || {
-            std::thread::spawn(|| {
-                let mut co = Coroutine::new(|h| {
-                    PARKED.with(|parked| {
-                        let _take = TakeParked(parked);
-                        h.suspend();
-                    })
-                });
-                co.resume();
-                PARKED.with(|parked| *parked.borrow_mut() = Some(co));
-                say(REACHED);
-            })
-            .join()
-            .ok();
-            say(SURVIVED);
-        },
-    ) else {
-        return;
-    };
-    assert_aborted_with(&out, "own stack while that drop was unwinding it");
-    assert!(!stdout(&out).contains(SURVIVED));
 }

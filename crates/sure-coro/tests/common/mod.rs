@@ -4,6 +4,8 @@
 // Each test file uses only some of these helpers.
 #![allow(dead_code)]
 
+pub mod child;
+
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::panic::{self, AssertUnwindSafe};
