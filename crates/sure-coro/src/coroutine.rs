@@ -304,12 +304,10 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     #[inline]
     #[track_caller]
     pub fn resume_with(&mut self, input: I) -> CoroutineResult<Y, R> {
-        let channel = self.channel();
-        // SAFETY: the channel is at the top of our stack, which we own.
-        let status = unsafe { (*channel).status };
-        if status as u8 >= Status::RESUMABLE_BELOW {
-            not_resumable(status);
+        if !matches!(self.status(), Status::Unstarted | Status::Suspended) {
+            not_resumable(self.status());
         }
+        let channel = self.channel();
         // Why this is sound: the body is unstarted or suspended (the status
         // says so), its context saved on our stack, which we own; we save
         // ourselves in `resumer`, where the body switches back to, and mark

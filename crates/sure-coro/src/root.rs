@@ -48,8 +48,8 @@ pub(crate) struct Channel<I, Y> {
 /// state before it switches or frees anything.
 ///
 /// `Unstarted` and `Suspended` are the only states a resume may continue,
-/// and the only ones below [`Status::RESUMABLE_BELOW`], so the resume path
-/// tests them with one comparison.
+/// and they are numbered below all others, so the resume path tests for
+/// them with one comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub(crate) enum Status {
@@ -71,11 +71,6 @@ pub(crate) enum Status {
     /// The body returned or panicked; the root has written the outcome and
     /// left the stack for good.
     Finished = 4,
-}
-
-impl Status {
-    /// Every status below this one can be resumed.
-    pub(crate) const RESUMABLE_BELOW: u8 = Status::Running as u8;
 }
 
 /// The channel plus the outcome: everything `Coroutine` reaches, which is

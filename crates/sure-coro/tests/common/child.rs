@@ -81,6 +81,33 @@ pub fn assert_aborted_with(out: &Output, needle: &str) {
     );
 }
 
+/// The child got to misbehave and went on to the end, exiting normally.
+#[track_caller]
+pub fn assert_survived(out: &Output) {
+    let (o, e) = (stdout(out), stderr(out));
+    assert!(
+        o.contains(REACHED) && o.contains(SURVIVED) && out.status.success(),
+        "the child should get past its misbehaviour and exit normally ({:?}):\nstdout:\n{o}\nstderr:\n{e}",
+        out.status
+    );
+}
+
+/// The child got to misbehave, then exited with `code` (no signal).
+#[track_caller]
+pub fn assert_exited_with(out: &Output, code: i32) {
+    let (o, e) = (stdout(out), stderr(out));
+    assert!(
+        o.contains(REACHED),
+        "the child did not get to misbehave:\nstdout:\n{o}\nstderr:\n{e}"
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "the child should exit with {code} ({:?}):\nstdout:\n{o}\nstderr:\n{e}",
+        out.status
+    );
+}
+
 /// The child either aborted cleanly or survived with the body unwound.
 pub fn assert_unwound_or_aborted(out: &Output) {
     let o = stdout(out);

@@ -1,0 +1,499 @@
+//! Soundness at the edges of a coroutine's life: user code that runs while
+//! a coroutine is being dropped, or while the thread's locals are being
+//! destroyed, never makes a safe program crash or use freed memory.
+//!
+//! Each program runs in a child process (see `common::child`) and must end
+//! cleanly: a normal exit, or the exit code it asked for. The stages that
+//! run this suite under AddressSanitizer run these children instrumented
+//! too, so a use of freed memory that does not crash still fails there.
+
+mod common;
+
+use std::cell::RefCell;
+use std::panic::{self, AssertUnwindSafe};
+
+use common::child::{REACHED, assert_exited_with, assert_survived, in_child, say, stderr, stdout};
+use sure_coro::{Coroutine, with_thread_pool};
+
+/// Prints `drop <name>` when dropped: the child's record of what ran.
+struct SayOnDrop(&'static str);
+
+impl Drop for SayOnDrop {
+    fn drop(&mut self) {
+        say(&format!("drop {}", self.0));
+    }
+}
+
+/// Runs `child` on a thread of its own and waits for it, so that the
+/// thread's locals are destroyed before the child process goes on.
+fn on_a_thread(child: impl FnOnce() + Send + 'static) {
+    std::thread::spawn(child)
+        .join()
+        .expect("the thread ends normally");
+}
+
+/// How many times `line` is on the child's stdout.
+fn count(out: &std::process::Output, line: &str) -> usize {
+    stdout(out).lines().filter(|l| *l == line).count()
+}
+
+// ---------------------------------------------------------------------------
+// 1. `process::exit` inside a body runs the thread's thread-local destructors
+// on the body's own stack: a coroutine kept in one is dropped while running.
+
+thread_local! {
+    static RUNNING: RefCell<Option<Coroutine>> = const { RefCell::new(None) };
+    static RUNNING_CHILD: RefCell<Option<Coroutine>> = const { RefCell::new(None) };
+}
+
+#[test]
+fn process_exit_in_a_body_kept_in_a_thread_local_exits_with_its_code() {
+    let test = "process_exit_in_a_body_kept_in_a_thread_local_exits_with_its_code";
+    let Some(out) = in_child(test, || {
+        RUNNING.with(|slot| {
+            *slot.borrow_mut() = Some(Coroutine::new(|_h| {
+                let _on_stack = SayOnDrop("on the body's stack");
+                say(REACHED);
+                std::process::exit(7);
+            }));
+        });
+        RUNNING.with(|slot| slot.borrow_mut().as_mut().unwrap().resume());
+    }) else {
+        return;
+    };
+    assert_exited_with(&out, 7);
+    assert_eq!(
+        count(&out, "drop on the body's stack"),
+        0,
+        "a running body is not unwound"
+    );
+}
+
+#[test]
+fn process_exit_in_a_nested_body_with_both_coroutines_in_thread_locals_exits_with_its_code() {
+    let test =
+        "process_exit_in_a_nested_body_with_both_coroutines_in_thread_locals_exits_with_its_code";
+    let Some(out) = in_child(test, || {
+        RUNNING.with(|slot| {
+            *slot.borrow_mut() = Some(Coroutine::new(|_h| {
+                let child = Coroutine::new(|_h| {
+                    say(REACHED);
+                    std::process::exit(9);
+                });
+                RUNNING_CHILD.with(|slot| {
+                    *slot.borrow_mut() = Some(child);
+                    slot.borrow_mut().as_mut().unwrap().resume();
+                });
+            }));
+        });
+        RUNNING.with(|slot| slot.borrow_mut().as_mut().unwrap().resume());
+    }) else {
+        return;
+    };
+    assert_exited_with(&out, 9);
+}
+
+// ---------------------------------------------------------------------------
+// 2. A body suspended inside `LocalKey::with`, its coroutine kept in a
+// thread-local: at thread exit the borrowed value may already be gone.
+
+thread_local! {
+    static KEPT: RefCell<Option<Coroutine>> = const { RefCell::new(None) };
+    static NAMES: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Uses the borrowed thread-local when dropped: after it was destroyed,
+/// that would be a use of freed memory.
+struct UsesNames<'a>(&'a RefCell<Vec<String>>);
+
+impl Drop for UsesNames<'_> {
+    fn drop(&mut self) {
+        self.0.borrow_mut().push("unwound".to_owned());
+        say(&format!("names: {}", self.0.borrow().len()));
+    }
+}
+
+#[test]
+fn a_body_suspended_inside_a_thread_locals_with_is_leaked_at_thread_exit() {
+    let test = "a_body_suspended_inside_a_thread_locals_with_is_leaked_at_thread_exit";
+    let Some(out) = in_child(test, || {
+        on_a_thread(|| {
+            // Both first used before the thread's first coroutine, so both
+            // are destroyed after sure's exit watch has fired.
+            NAMES.with(|names| names.borrow_mut().push("first".to_owned()));
+            KEPT.with(|_| ());
+            let mut co = Coroutine::new(|h| {
+                NAMES.with(|names| {
+                    let _uses = UsesNames(names);
+                    h.suspend();
+                });
+            });
+            co.resume();
+            KEPT.with(|kept| *kept.borrow_mut() = Some(co));
+            say(REACHED);
+        });
+    }) else {
+        return;
+    };
+    assert_survived(&out);
+    assert!(
+        !stdout(&out).contains("names:"),
+        "the suspended body is leaked, never unwound against a destroyed value:\n{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn a_body_suspended_inside_with_thread_pool_is_leaked_at_thread_exit() {
+    let test = "a_body_suspended_inside_with_thread_pool_is_leaked_at_thread_exit";
+    let Some(out) = in_child(test, || {
+        on_a_thread(|| {
+            KEPT.with(|_| ());
+            let mut co = Coroutine::new(|h| {
+                with_thread_pool(|pool| {
+                    let _in_pool = SayOnDrop("inside with_thread_pool");
+                    h.suspend();
+                    pool.set_capacity(3);
+                });
+            });
+            co.resume();
+            KEPT.with(|kept| *kept.borrow_mut() = Some(co));
+            say(REACHED);
+        });
+    }) else {
+        return;
+    };
+    assert_survived(&out);
+    assert_eq!(count(&out, "drop inside with_thread_pool"), 0);
+}
+
+#[test]
+fn a_body_suspended_inside_with_thread_pool_holds_the_pool_itself() {
+    with_thread_pool(|pool| pool.clear());
+    let mut co = Coroutine::new(|h| {
+        with_thread_pool(|pool| {
+            pool.set_capacity(5);
+            h.suspend();
+            pool.len()
+        })
+    });
+    co.resume();
+    // Meanwhile the thread-local holds a stand-in: coroutines still work.
+    Coroutine::new(|h| h.suspend()).resume();
+    assert_eq!(
+        with_thread_pool(|pool| pool.capacity()),
+        sure_stack::StackPool::DEFAULT_CAPACITY
+    );
+    let inside = co.resume().into_return();
+    assert_eq!(
+        inside,
+        Some(0),
+        "the lent pool did not see the stand-in's stack"
+    );
+    assert_eq!(
+        with_thread_pool(|pool| pool.capacity()),
+        5,
+        "the pool came back"
+    );
+    assert_eq!(
+        with_thread_pool(|pool| pool.len()),
+        1,
+        "with the stand-in's stack"
+    );
+    drop(co);
+    assert_eq!(with_thread_pool(|pool| pool.len()), 2);
+    with_thread_pool(|pool| pool.set_capacity(sure_stack::StackPool::DEFAULT_CAPACITY));
+}
+
+// ---------------------------------------------------------------------------
+// 3. An unstarted coroutine whose closure's drop glue reaches the same
+// coroutine again, through a thread-local, while thread exit drops it.
+
+thread_local! {
+    static HOLDER: RefCell<Option<Coroutine>> = const { RefCell::new(None) };
+    static SIBLINGS: RefCell<Vec<Coroutine>> = const { RefCell::new(Vec::new()) };
+    static POOL_CHECK: PoolCheck = const { PoolCheck };
+}
+
+/// Resumes the coroutine in `HOLDER` when dropped.
+struct ResumeHolder;
+
+impl Drop for ResumeHolder {
+    fn drop(&mut self) {
+        HOLDER.with(|holder| {
+            if let Some(co) = holder.borrow_mut().as_mut() {
+                co.resume();
+            }
+        });
+    }
+}
+
+/// At thread exit, after `SIBLINGS` is gone: takes two idle stacks from the
+/// pool and says whether they are the same one (a stack pooled twice).
+struct PoolCheck;
+
+impl Drop for PoolCheck {
+    fn drop(&mut self) {
+        let (a, b) = with_thread_pool(|pool| (pool.take_idle(), pool.take_idle()));
+        let same = matches!((&a, &b), (Some(a), Some(b)) if a.bottom() == b.bottom());
+        // Never give a doubly pooled stack back: dropping both would unmap it twice.
+        std::mem::forget((a, b));
+        say(if same {
+            "pool: a stack pooled twice"
+        } else {
+            "pool: distinct stacks"
+        });
+    }
+}
+
+#[test]
+fn an_unstarted_coroutine_reached_again_while_its_closure_drops_is_released_once() {
+    let test = "an_unstarted_coroutine_reached_again_while_its_closure_drops_is_released_once";
+    let Some(out) = in_child(test, || {
+        on_a_thread(|| {
+            HOLDER.with(|_| ());
+            let mut popper = Coroutine::new(|h| {
+                SIBLINGS.with(|siblings| {
+                    h.suspend();
+                    // Pops the unstarted coroutine whose drop resumed us.
+                    drop(siblings.borrow_mut().pop());
+                    say("popped the sibling");
+                });
+            });
+            with_thread_pool(|pool| pool.clear());
+            POOL_CHECK.with(|_| ());
+            popper.resume();
+            HOLDER.with(|holder| *holder.borrow_mut() = Some(popper));
+            let reach = ResumeHolder;
+            let unstarted = Coroutine::new(move |_h| {
+                let _reach = &reach;
+            });
+            SIBLINGS.with(|siblings| siblings.borrow_mut().push(unstarted));
+            say(REACHED);
+        });
+    }) else {
+        return;
+    };
+    assert_survived(&out);
+    assert_eq!(count(&out, "popped the sibling"), 1, "{}", stdout(&out));
+    assert_eq!(
+        count(&out, "pool: distinct stacks"),
+        1,
+        "{}\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 4. A destructor on the coroutine's stack moves the `Coroutine` out of its
+// thread-local while the coroutine's drop unwinds it.
+
+thread_local! {
+    static PARKED: RefCell<Option<Coroutine>> = const { RefCell::new(None) };
+}
+
+/// Parks a suspended coroutine in `PARKED`, suspended inside `PARKED.with`
+/// with a guard that calls `on_unwind` on the slot, then lets the thread
+/// exit: `PARKED` (first used after the thread's first coroutine) is
+/// destroyed while sure still unwinds, so the guard runs against the slot
+/// that holds the coroutine being dropped.
+fn park_and_exit(on_unwind: fn(&RefCell<Option<Coroutine>>)) {
+    struct OnUnwind<'a>(
+        &'a RefCell<Option<Coroutine>>,
+        fn(&RefCell<Option<Coroutine>>),
+    );
+    impl Drop for OnUnwind<'_> {
+        fn drop(&mut self) {
+            say("unwinding");
+            (self.1)(self.0);
+        }
+    }
+    on_a_thread(move || {
+        let mut co = Coroutine::new(move |h| {
+            PARKED.with(|parked| {
+                let _guard = OnUnwind(parked, on_unwind);
+                h.suspend();
+            });
+        });
+        co.resume();
+        PARKED.with(|parked| *parked.borrow_mut() = Some(co));
+        say(REACHED);
+    });
+}
+
+#[test]
+fn a_coroutine_dropped_again_from_its_own_unwind_is_released_once() {
+    let test = "a_coroutine_dropped_again_from_its_own_unwind_is_released_once";
+    let Some(out) = in_child(test, || {
+        park_and_exit(|parked| drop(parked.borrow_mut().take()));
+    }) else {
+        return;
+    };
+    assert_survived(&out);
+    assert_eq!(count(&out, "unwinding"), 1);
+}
+
+#[test]
+fn a_coroutine_replaced_in_its_slot_during_its_own_unwind_is_released_once() {
+    let test = "a_coroutine_replaced_in_its_slot_during_its_own_unwind_is_released_once";
+    let Some(out) = in_child(test, || {
+        park_and_exit(|parked| {
+            let mut other = Coroutine::new(|h| {
+                let _other = SayOnDrop("the replacement's body");
+                h.suspend();
+            });
+            other.resume();
+            drop(parked.replace(Some(other)));
+        });
+    }) else {
+        return;
+    };
+    assert_survived(&out);
+    assert_eq!(count(&out, "unwinding"), 1);
+}
+
+#[test]
+fn a_coroutine_forgotten_during_its_own_unwind_is_released_once() {
+    let test = "a_coroutine_forgotten_during_its_own_unwind_is_released_once";
+    let Some(out) = in_child(test, || {
+        park_and_exit(|parked| std::mem::forget(parked.borrow_mut().take()));
+    }) else {
+        return;
+    };
+    assert_survived(&out);
+    assert_eq!(count(&out, "unwinding"), 1);
+}
+
+// ---------------------------------------------------------------------------
+// 5. Several coroutines in one thread-local `Vec`: one's unwind drops a
+// sibling, whose bytes the `Vec`'s own drop then visits again.
+
+thread_local! {
+    static FLEET: RefCell<Vec<Coroutine>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Builds two coroutines suspended inside `FLEET.with`, each with a guard
+/// that pops (and drops) a sibling, and parks both in `FLEET`.
+fn fill_fleet() {
+    struct PopSibling<'a>(&'a RefCell<Vec<Coroutine>>);
+    impl Drop for PopSibling<'_> {
+        fn drop(&mut self) {
+            say("unwinding a fleet member");
+            drop(self.0.borrow_mut().pop());
+        }
+    }
+    for _ in 0..2 {
+        let mut co = Coroutine::new(|h| {
+            FLEET.with(|fleet| {
+                let _pop = PopSibling(fleet);
+                h.suspend();
+            });
+        });
+        co.resume();
+        FLEET.with(|fleet| fleet.borrow_mut().push(co));
+    }
+}
+
+#[test]
+fn siblings_in_a_thread_local_vec_are_leaked_at_thread_exit() {
+    let test = "siblings_in_a_thread_local_vec_are_leaked_at_thread_exit";
+    let Some(out) = in_child(test, || {
+        on_a_thread(|| {
+            FLEET.with(|_| ());
+            fill_fleet();
+            say(REACHED);
+        });
+    }) else {
+        return;
+    };
+    assert_survived(&out);
+    assert_eq!(count(&out, "unwinding a fleet member"), 0);
+}
+
+#[test]
+fn siblings_in_a_thread_local_vec_are_leaked_at_process_exit() {
+    let test = "siblings_in_a_thread_local_vec_are_leaked_at_process_exit";
+    let Some(out) = in_child(test, || {
+        FLEET.with(|_| ());
+        fill_fleet();
+        say(REACHED);
+        // `in_child` ends with `process::exit`, which destroys this
+        // thread's locals on its way out.
+    }) else {
+        return;
+    };
+    assert_survived(&out);
+    assert_eq!(count(&out, "unwinding a fleet member"), 0);
+}
+
+// ---------------------------------------------------------------------------
+// 7. `into_stack` in a destructor during an outer panic keeps the process
+// alive, as `Drop` does, when the body panics while being unwound.
+
+#[test]
+fn into_stack_during_an_outer_panic_leaks_the_bodys_payload_as_drop_does() {
+    let test = "into_stack_during_an_outer_panic_leaks_the_bodys_payload_as_drop_does";
+    let Some(out) = in_child(test, || {
+        struct IntoStackOnDrop(Option<Coroutine>);
+        impl Drop for IntoStackOnDrop {
+            fn drop(&mut self) {
+                let stack = self.0.take().unwrap().into_stack();
+                say(&format!("got a stack of {} bytes", stack.len()));
+            }
+        }
+        let mut co = Coroutine::new(|h| {
+            let _ = panic::catch_unwind(AssertUnwindSafe(|| h.suspend()));
+            panic!("the body panics while being unwound");
+        });
+        co.resume();
+        say(REACHED);
+        let outer = panic::catch_unwind(AssertUnwindSafe(|| {
+            let _into_stack = IntoStackOnDrop(Some(co));
+            panic!("outer panic");
+        }));
+        assert!(outer.is_err());
+    }) else {
+        return;
+    };
+    assert_survived(&out);
+    assert_eq!(
+        count(
+            &out,
+            &format!("got a stack of {} bytes", sure_coro::DEFAULT_STACK_SIZE)
+        ),
+        1,
+        "{}",
+        stdout(&out)
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 8. Forgetting a coroutine suspended in the middle of its drop's unwind
+// leaves this thread panicking: documented, not undefined.
+
+#[test]
+fn forgetting_a_coroutine_suspended_mid_unwind_leaves_the_thread_panicking() {
+    let test = "forgetting_a_coroutine_suspended_mid_unwind_leaves_the_thread_panicking";
+    let Some(out) = in_child(test, || {
+        struct SuspendOnDrop<'a>(&'a mut sure_coro::SuspendHandle<(), u32>);
+        impl Drop for SuspendOnDrop<'_> {
+            fn drop(&mut self) {
+                // A destructor may suspend during an unwind.
+                self.0.suspend_with(1);
+            }
+        }
+        let mut co = Coroutine::new(|h| {
+            let _guard = SuspendOnDrop(h);
+            panic!("the body panics");
+        });
+        assert_eq!(co.resume(), sure_coro::CoroutineResult::Yield(1));
+        say(REACHED);
+        std::mem::forget(co);
+        say(&format!("panicking: {}", std::thread::panicking()));
+    }) else {
+        return;
+    };
+    assert_survived(&out);
+    assert_eq!(count(&out, "panicking: true"), 1, "{}", stdout(&out));
+}
