@@ -88,6 +88,7 @@ fn stages(root: &Path) -> Result<Vec<Stage>, String> {
         Stage::new("test", Cmd::cargo(["test", "--workspace"])).runs_after_failure(),
         examples_stage(root)?,
         feature_stage(root, "sure-context", "fp-control")?,
+        panic_abort_stage(),
         memcheck_stage(),
         gdb_stage(),
         asan_stage(),
@@ -129,6 +130,27 @@ fn feature_stage(root: &Path, package: &str, feature: &str) -> Result<Stage, Str
             format!("{} declares no feature `{feature}`", manifest.display()),
         ),
     )
+}
+
+/// Runs the `abandoned` example built with `panic = "abort"`, where
+/// dropping a suspended coroutine must leak its stack instead of unwinding
+/// it (the example checks which happened), in a target directory of its
+/// own so the other stages' builds stay as they are.
+fn panic_abort_stage() -> Stage {
+    let target = env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    let target_dir = Path::new(&target).join("panic-abort");
+    let command = Cmd::cargo([
+        "run",
+        "--quiet",
+        "--package",
+        "sure-coro",
+        "--example",
+        "abandoned",
+        "--target-dir",
+        &*target_dir.to_string_lossy(),
+    ])
+    .env("CARGO_PROFILE_DEV_PANIC", "abort");
+    Stage::new("panic-abort", command)
 }
 
 /// Runs the `stress` example (debug build) under Valgrind's memcheck; fails on

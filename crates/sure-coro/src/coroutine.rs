@@ -79,8 +79,64 @@ impl<Y, R> CoroutineResult<Y, R> {
 /// freed, or returned to the thread's pool. If the body catches that
 /// unwind and suspends again, the unwinding starts over from there until
 /// the body ends: a dropped coroutine never continues normally. If the body
-/// panics with another payload while being dropped, the drop re-raises it
-/// (unless the thread is already panicking).
+/// panics with another payload while being dropped, the drop re-raises it,
+/// unless the thread is already panicking: then the payload is leaked, as
+/// a second panic would abort. [`into_stack`](Coroutine::into_stack) does
+/// the same. A destructor that panics *while* the stack unwinds aborts the
+/// process, as any panic during an unwind does.
+///
+/// # Edges: thread exit, `process::exit`, `panic = "abort"`
+///
+/// Where a suspended body cannot be unwound soundly, its stack is
+/// *leaked*: never unmapped and never reused, so nothing on it is dropped
+/// and nothing it points to dangles, exactly as after [`std::mem::forget`].
+///
+/// - **`panic = "abort"`.** The unwind that would run a suspended body's
+///   destructors is an abort, so dropping a suspended coroutine leaks it,
+///   with its destructors unrun (`Generator::new(..).take(3).collect()`
+///   leaks one stack per call). `into_stack` on a suspended coroutine
+///   panics, which then aborts with its message. Unstarted and completed
+///   coroutines release their stacks as usual.
+/// - **Thread exit.** A coroutine kept in a thread-local is dropped by that
+///   thread-local's destructor. Thread-local destructors run in the reverse
+///   order of each thread-local's first use on the thread, and sure watches
+///   for the exit with one of its own, first used when the thread creates
+///   its first coroutine. Once that watch has fired, a suspended coroutine
+///   that is dropped is leaked instead of unwound: its body may be
+///   suspended inside [`LocalKey::with`](std::thread::LocalKey::with) of a
+///   thread-local that is already gone. Before it has fired (the coroutine
+///   is kept in a thread-local first used *after* the thread's first
+///   coroutine), the body is unwound as by any drop.
+/// - **`process::exit`** runs the calling thread's thread-local destructors
+///   on its live stack, possibly inside a body. A coroutine dropped while
+///   its body is running (it, or a coroutine it resumed, called `exit`) is
+///   leaked; one that is resumed in that state, or whose `into_stack` is
+///   called, panics instead of switching to it.
+/// - **Reached from its own stack.** Code that runs while a drop ends a
+///   coroutine (the body's destructors, its closure's drop glue, a value it
+///   hands out) may reach the same coroutine again through a thread-local
+///   being destroyed: drop it again, move it out, replace or forget it. The
+///   drop reads all it needs before any such code runs; the second drop
+///   finds the coroutine in use and leaves it alone, and a resume panics.
+///
+/// What remains yours to avoid: a coroutine kept in a thread-local that was
+/// first used after this thread's first coroutine, whose body is suspended
+/// inside `LocalKey::with` of that same thread-local or of one first used
+/// later still, and that is dropped or resumed by the thread's exit. Its
+/// body then runs against a value being destroyed or already gone (and a
+/// `Coroutine` moved out of it there can outlive the stack it points to).
+/// Rust's own `LocalKey::with` only promises the value outlives the
+/// closure, and a suspended closure outlives it. Take what you need out of
+/// a thread-local before suspending (clone an `Rc`, copy a value), use the
+/// thread-locals that hold coroutines before the thread's first coroutine,
+/// or drop such coroutines before the thread ends.
+///
+/// Forgetting a coroutine that is suspended in the middle of an unwind (a
+/// destructor suspended while its body panicked; destructors may suspend
+/// during an unwind) leaves [`std::thread::panicking`] true for the thread
+/// from then on: that panic never finishes. Mutexes locked by the thread
+/// are then poisoned when their guards drop, and a later drop's payload is
+/// leaked rather than re-raised.
 ///
 /// # Threads and lifetimes
 ///
@@ -299,8 +355,9 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     /// return value of the suspend it is waiting in afterwards.
     ///
     /// # Panics
-    /// If the coroutine is completed; and with the body's own payload if the
-    /// body panics.
+    /// If the coroutine is completed, or running or being dropped (this was
+    /// reached from code on its own stack; see [`Coroutine`], "Edges"); and
+    /// with the body's own payload if the body panics.
     #[inline]
     #[track_caller]
     pub fn resume_with(&mut self, input: I) -> CoroutineResult<Y, R> {

@@ -18,11 +18,10 @@
 //!
 //! # How
 //!
-//! - **Installation, once per thread, off the switch path.** Every
-//!   coroutine is created through [`prepare_thread`], which costs a
-//!   thread-local load and a branch (the thread-local is a const-initialised
-//!   `Cell<bool>` without a destructor). The first time on a thread it calls
-//!   a cold function that installs the process-wide `SIGSEGV` and `SIGBUS`
+//! - **Installation, once per thread, off the switch path.** The first
+//!   coroutine a thread creates calls [`prepare_thread`] (through
+//!   `thread_exit::prepare`, a thread-local load and a branch on every
+//!   create), which installs the process-wide `SIGSEGV` and `SIGBUS`
 //!   handler (once per process, `SA_SIGINFO | SA_ONSTACK`, keeping the
 //!   actions it replaces), makes sure the thread has an alternate signal
 //!   stack (threads spawned by `std` have one; for any other thread a
@@ -75,9 +74,9 @@
 //! - Only x86-64 Linux is supported; elsewhere [`prepare_thread`] does
 //!   nothing.
 
-/// Makes sure this thread reports coroutine stack overflows: the one call
-/// on the path that creates a coroutine. A thread-local load and a branch;
-/// the first call on each thread does the setup.
+/// Makes sure this thread reports coroutine stack overflows. Called when
+/// the thread creates its first coroutine, and again for coroutines created
+/// while it exits; a thread-local load and a branch once prepared.
 #[inline(always)]
 pub(crate) fn prepare_thread() {
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
