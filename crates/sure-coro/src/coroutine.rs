@@ -99,14 +99,16 @@ impl<Y, R> CoroutineResult<Y, R> {
 ///   coroutines release their stacks as usual.
 /// - **Thread exit.** A coroutine kept in a thread-local is dropped by that
 ///   thread-local's destructor. Thread-local destructors run in the reverse
-///   order of each thread-local's first use on the thread, and sure watches
-///   for the exit with one of its own, first used when the thread creates
-///   its first coroutine. Once that watch has fired, a suspended coroutine
-///   that is dropped is leaked instead of unwound: its body may be
-///   suspended inside [`LocalKey::with`](std::thread::LocalKey::with) of a
-///   thread-local that is already gone. Before it has fired (the coroutine
-///   is kept in a thread-local first used *after* the thread's first
-///   coroutine), the body is unwound as by any drop.
+///   order of their registration, which std does when a thread-local's
+///   initialisation finishes (at its first use, or when a lazy initialiser
+///   returns). sure watches for the exit with a thread-local of its own,
+///   registered when the thread creates its first coroutine. Once that
+///   watch has fired, a suspended coroutine that is dropped is leaked
+///   instead of unwound: its body may be suspended inside
+///   [`LocalKey::with`](std::thread::LocalKey::with) of a thread-local that
+///   is already gone. Before it has fired (a destructor of a thread-local
+///   registered after the thread's first coroutine), the body is unwound
+///   as by any drop.
 /// - **`process::exit`** runs the calling thread's thread-local destructors
 ///   on its live stack, possibly inside a body. A coroutine dropped while
 ///   its body is running (it, or a coroutine it resumed, called `exit`) is
@@ -119,17 +121,26 @@ impl<Y, R> CoroutineResult<Y, R> {
 ///   drop reads all it needs before any such code runs; the second drop
 ///   finds the coroutine in use and leaves it alone, and a resume panics.
 ///
-/// What remains yours to avoid: a coroutine kept in a thread-local that was
-/// first used after this thread's first coroutine, whose body is suspended
-/// inside `LocalKey::with` of that same thread-local or of one first used
-/// later still, and that is dropped or resumed by the thread's exit. Its
-/// body then runs against a value being destroyed or already gone (and a
-/// `Coroutine` moved out of it there can outlive the stack it points to).
-/// Rust's own `LocalKey::with` only promises the value outlives the
-/// closure, and a suspended closure outlives it. Take what you need out of
-/// a thread-local before suspending (clone an `Rc`, copy a value), use the
-/// thread-locals that hold coroutines before the thread's first coroutine,
-/// or drop such coroutines before the thread ends.
+/// What remains yours to avoid concerns only a body that holds a reference
+/// into a thread-local across a suspend (it suspended inside
+/// `LocalKey::with`), and only during its thread's exit; Rust's
+/// `LocalKey::with` promises the value outlives the closure, and a
+/// suspended closure outlives it. Either of these runs such a body against
+/// a value being destroyed or already freed:
+///
+/// - resuming it from a thread-local's destructor (resumes are not checked
+///   for the thread's exit: that would cost a thread-local read on every
+///   resume);
+/// - dropping it from the destructor of a thread-local registered after
+///   the thread's first coroutine (which runs before sure's watch fires),
+///   when the thread-local its body borrows was registered later still, or
+///   is the one being destroyed (a `Coroutine` moved out of it there can
+///   also outlive the stack it points to).
+///
+/// Take what you need out of a thread-local before suspending (clone an
+/// `Rc`, copy a value); or initialise the thread-locals that hold or drive
+/// coroutines before the thread's first coroutine; or end such coroutines
+/// before the thread exits.
 ///
 /// Forgetting a coroutine that is suspended in the middle of an unwind (a
 /// destructor suspended while its body panicked; destructors may suspend

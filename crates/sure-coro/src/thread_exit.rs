@@ -1,8 +1,9 @@
 //! What a thread's exit means for the coroutines still alive on it.
 //!
-//! Thread-local destructors run in the reverse order of the thread-locals'
-//! first use on the thread (glibc's `__cxa_thread_atexit_impl`, which std
-//! uses, keeps a stack of them), and `process::exit` runs the calling
+//! Thread-local destructors run in the reverse order of their registration
+//! (glibc's `__cxa_thread_atexit_impl`, which std uses, keeps a stack of
+//! them), which std does when a thread-local's initialisation finishes: at
+//! its first use, or when a lazy initialiser returns. `process::exit` runs the calling
 //! thread's on its live stack. A coroutine kept in a thread-local is
 //! dropped by one of them, and its body may be suspended inside
 //! `LocalKey::with` of a thread-local already destroyed, or being destroyed
@@ -10,7 +11,7 @@
 //! would run its destructors against a dead value.
 //!
 //! So this module watches the thread's exit: a thread-local of its own,
-//! first used when the thread creates its first coroutine, whose destructor
+//! registered when the thread creates its first coroutine, whose destructor
 //! marks the thread as exiting. From then on a suspended coroutine that is
 //! dropped is leaked instead of unwound (its stack stays mapped and is
 //! never reused, as after `mem::forget`), which is sound whatever its body
@@ -62,8 +63,10 @@ pub(crate) fn prepare() {
 #[cold]
 #[inline(never)]
 fn prepare_cold() {
-    // Every time while the thread exits: the overflow handler's alternate
-    // stack may already be gone, and it prepares itself again.
+    // Every time while the thread exits: if the alternate signal stack the
+    // overflow handler mapped is gone, it maps another. (A std thread's
+    // own is unmapped by std before the thread's destructors run; an
+    // overflow then is a plain SIGSEGV, as the overflow module says.)
     crate::overflow::prepare_thread();
     if PHASE.get() == Phase::Unprepared {
         // Fails only while the thread's locals are being destroyed, when
@@ -75,6 +78,7 @@ fn prepare_cold() {
 
 /// Whether this thread's locals are being destroyed: a suspended coroutine
 /// dropped now is leaked, not unwound.
+#[inline]
 pub(crate) fn is_exiting() -> bool {
     PHASE.get() == Phase::Exiting
 }
