@@ -156,8 +156,13 @@ impl ExecutionContext {
         }
     }
 
-    /// Whether anything was ever saved in (or set up into) this context.
-    /// A context that is not saved must not be switched to.
+    /// Whether this context holds a suspended execution: one set up into it,
+    /// or saved into it by a switch. False for a new context, and for a
+    /// target of [`switch_to_taking`] from that switch until it saves itself
+    /// again (for good, if it exits). A context that is not saved must not be
+    /// switched to.
+    ///
+    /// [`switch_to_taking`]: ExecutionContext::switch_to_taking
     pub fn is_saved(&self) -> bool {
         !self.machine.stack_pointer().is_null()
     }
@@ -251,6 +256,73 @@ impl ExecutionContext {
         unsafe {
             self.sanitizer.before_switch(&target.sanitizer);
             let from = self.machine.switch_to(&target.machine);
+            self.sanitizer.after_switch(sanitizer_of(from));
+        }
+    }
+
+    /// Like [`switch_to`], and also takes the saved execution out of
+    /// `target`: the stack pointer the switch loads is cleared in the same
+    /// step, so [`is_saved`] tells a suspended target from a running or
+    /// finished one for the price of one store. `target` is saved again when
+    /// it switches away (by [`return_to`] or [`switch_to`]), and stays
+    /// unsaved for good once it has called [`exit_to`].
+    ///
+    /// ```
+    /// use core::ptr::NonNull;
+    /// use sure_context::{ExecutionContext, Trampoline};
+    ///
+    /// struct Shared {
+    ///     caller: ExecutionContext,
+    ///     task: ExecutionContext,
+    /// }
+    ///
+    /// struct Task(*const Shared);
+    ///
+    /// impl Trampoline for Task {
+    ///     fn run(&mut self) -> ! {
+    ///         // SAFETY: `Shared` outlives the task (see below).
+    ///         let shared = unsafe { &*self.0 };
+    ///         assert!(!shared.task.is_saved(), "running: the switch took it");
+    ///         // SAFETY: `caller` saved itself when it switched here, and is
+    ///         // suspended until we switch back, each time.
+    ///         unsafe {
+    ///             shared.task.return_to(&shared.caller);
+    ///             ExecutionContext::exit_to(&shared.caller)
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let mut memory = vec![0u128; 4096];
+    /// let stack = NonNull::from(memory.as_mut_slice()).cast::<u8>();
+    /// let stack = NonNull::slice_from_raw_parts(stack, 4096 * 16);
+    /// let mut shared = Box::new(Shared { caller: ExecutionContext::new(), task: ExecutionContext::new() });
+    /// let shared: *mut Shared = &mut *shared;
+    /// let mut task = Task(shared);
+    /// // SAFETY: the stack, `shared` and `task` outlive every switch into the
+    /// // context, and nothing else uses the stack meanwhile.
+    /// unsafe {
+    ///     (*shared).task = ExecutionContext::setup(stack, NonNull::from(&mut task));
+    ///     (*shared).caller.switch_to_taking(&(*shared).task);
+    ///     assert!((*shared).task.is_saved(), "suspended by its return_to");
+    ///     (*shared).caller.switch_to_taking(&(*shared).task);
+    ///     assert!(!(*shared).task.is_saved(), "exited");
+    /// }
+    /// ```
+    ///
+    /// # Safety
+    /// As [`switch_to`].
+    ///
+    /// [`switch_to`]: ExecutionContext::switch_to
+    /// [`return_to`]: ExecutionContext::return_to
+    /// [`exit_to`]: ExecutionContext::exit_to
+    /// [`is_saved`]: ExecutionContext::is_saved
+    #[inline(always)]
+    pub unsafe fn switch_to_taking(&self, target: &ExecutionContext) {
+        // SAFETY: as in `switch_to`; the machine part clears the target only
+        // after loading what the switch needs from it.
+        unsafe {
+            self.sanitizer.before_switch(&target.sanitizer);
+            let from = self.machine.switch_to_taking(&target.machine);
             self.sanitizer.after_switch(sanitizer_of(from));
         }
     }

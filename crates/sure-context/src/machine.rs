@@ -68,6 +68,19 @@ impl MachineContext {
         from.cast()
     }
 
+    /// As [`switch_to`](Self::switch_to), and clears `target`'s saved stack
+    /// pointer as it loads it.
+    ///
+    /// # Safety
+    /// As `ExecutionContext::switch_to`.
+    #[inline(always)]
+    pub(crate) unsafe fn switch_to_taking(&self, target: &MachineContext) -> *const MachineContext {
+        let target = target.stack_pointer.replace(ptr::null_mut());
+        // SAFETY: as in `switch_to`; `target` is the value the cell held.
+        let from = unsafe { arch::switch_call(self.stack_pointer.as_ptr(), target) };
+        from.cast()
+    }
+
     /// As [`switch_to`](Self::switch_to), leaving with a `ret`
     /// ([`arch::switch_return`]).
     ///

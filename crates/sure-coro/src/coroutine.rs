@@ -4,14 +4,16 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::panic::{self, AssertUnwindSafe};
-use std::ptr::NonNull;
+use std::ptr::{self, NonNull};
+
+use sure_context::ExecutionContext;
 
 use sure_stack::Stack;
 
 use crate::builder::assemble;
 use crate::handle::SuspendHandle;
 use crate::pool;
-use crate::root::{Cancel, Channel, Header, Payload, Status};
+use crate::root::{Cancel, Channel, Header, Payload, Phase, Status};
 use crate::thread_exit;
 
 /// What a [`resume`](Coroutine::resume) ended with.
@@ -238,8 +240,8 @@ impl<Y, R> CoroutineResult<Y, R> {
 /// assert!(co.is_completed());
 /// ```
 pub struct Coroutine<Input = (), Yield = (), Return = ()> {
-    /// The root at the top of the stack; its channel's [`Status`] is the
-    /// coroutine's state.
+    /// The root at the top of the stack; its channel holds the coroutine's
+    /// state ([`Status`]).
     header: NonNull<Header<Input, Yield, Return>>,
     /// Whether the stack goes back to the thread's pool when dropped.
     pooled: bool,
@@ -372,24 +374,26 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     #[inline]
     #[track_caller]
     pub fn resume_with(&mut self, input: I) -> CoroutineResult<Y, R> {
-        if !matches!(self.status(), Status::Unstarted | Status::Suspended) {
+        let channel = self.channel();
+        // SAFETY: the channel is at the top of our stack, which we own.
+        if !unsafe { (*channel).body.is_saved() } {
             not_resumable(self.status());
         }
-        let channel = self.channel();
-        // Why this is sound: the body is unstarted or suspended (the status
-        // says so), its context saved on our stack, which we own; we save
-        // ourselves in `resumer`, where the body switches back to, and mark
-        // the body running first, so that a drop reaching this coroutine
-        // while it runs leaves the stack alone. `yielded` is initialised
-        // when read: the body writes it just before it writes `Suspended`
-        // and switches back, and it is read once.
+        // Why this is sound: the body's context is saved, so the body is
+        // unstarted or suspended (a drop that runs user code while ending a
+        // coroutine clears it first), on our stack, which we own. We save
+        // ourselves in `resumer`, where the body switches back to, and the
+        // switch takes the body's context, leaving it unsaved while the body
+        // runs: a drop or resume that reaches the coroutine meanwhile leaves
+        // it alone. Back here, a saved body context means the body
+        // suspended, having written `yielded` first (read once, here); an
+        // unsaved one that it finished, the root having written the outcome.
         // SAFETY: the body context is suspended on a stack we own, and the
         // slots read are initialised, as argued above.
         unsafe {
             (*channel).input.write(input);
-            (*channel).status = Status::Running;
-            (*channel).resumer.switch_to(&(*channel).body);
-            if (*channel).status != Status::Suspended {
+            (*channel).resumer.switch_to_taking(&(*channel).body);
+            if !(*channel).body.is_saved() {
                 return self.finish();
             }
             CoroutineResult::Yield((*channel).yielded.assume_init_read())
@@ -400,7 +404,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     /// cannot be resumed.
     #[inline]
     pub fn is_completed(&self) -> bool {
-        self.status() == Status::Finished
+        self.phase() == Phase::Finished
     }
 
     /// Whether the body has run at all.
@@ -413,7 +417,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     /// ```
     #[inline]
     pub fn is_started(&self) -> bool {
-        self.status() != Status::Unstarted
+        self.phase() != Phase::Unstarted
     }
 
     /// Usable bytes of this coroutine's stack.
@@ -472,9 +476,14 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         unsafe { &raw mut (*self.header.as_ptr()).channel }
     }
 
+    fn phase(&self) -> Phase {
+        // SAFETY: the channel lives at the top of our stack, which we own.
+        unsafe { (*self.channel()).phase }
+    }
+
     fn status(&self) -> Status {
         // SAFETY: the channel lives at the top of our stack, which we own.
-        unsafe { (*self.channel()).status }
+        unsafe { (*self.channel()).status() }
     }
 
     /// The body has just made its final switch out: take its outcome.
@@ -516,7 +525,7 @@ impl<I, Y, R> Drop for Coroutine<I, Y, R> {
     fn drop(&mut self) {
         // A completed coroutine (the common case) has nothing left to end;
         // keep that check inline and the rest out of line.
-        if self.status() == Status::Finished {
+        if self.phase() == Phase::Finished {
             // SAFETY: the stack is taken once, here, and `self` is not used
             // again; the body has finished, so nothing runs on the stack.
             let stack = unsafe { ManuallyDrop::take(&mut self.stack) };
@@ -582,19 +591,21 @@ impl<I, Y, R> Parts<I, Y, R> {
     fn end(&self) -> End {
         let channel = self.channel();
         // Why this is sound: we hold the stack, so the root and its channel
-        // are there for this whole call. The status is written to `Ending`
-        // before any user code runs, so that code reaching this coroutine
-        // again (a stale copy of the `Coroutine`, or a drop in place) finds
-        // it in use and leaves it alone. The closure is dropped only while
-        // unstarted, with the type `drop_unstarted` was made for; a
-        // suspended body is unwound only while suspended.
+        // are there for this whole call. The phase is written to `Ending`
+        // before any user code runs, and an unstarted body's context is
+        // cleared, so that code reaching this coroutine again (a stale copy
+        // of the `Coroutine`, or a drop in place) finds it in use and leaves
+        // it alone. The closure is dropped only while unstarted, with the
+        // type `drop_unstarted` was made for; a suspended body is unwound
+        // only while suspended.
         // SAFETY: each step holds, as argued above.
         unsafe {
-            match (*channel).status {
+            match (*channel).status() {
                 Status::Finished => End::Ended(None),
                 Status::Running | Status::Ending => End::Leaked(Leak::InUse),
                 Status::Unstarted => {
-                    (*channel).status = Status::Ending;
+                    (*channel).phase = Phase::Ending;
+                    ptr::write(&raw mut (*channel).body, ExecutionContext::new());
                     let (drop_unstarted, header) = (self.drop_unstarted, self.header);
                     // A panic in the closure's destructor is caught so that
                     // the stack is still released.
@@ -624,38 +635,35 @@ impl<I, Y, R> Parts<I, Y, R> {
     /// The body is suspended.
     unsafe fn unwind_suspended(&self) -> Option<Payload> {
         let channel = self.channel();
-        // A value the body hands out while being unwound is dropped here;
-        // if that drop panics, the panic must wait until the body's stack is
-        // empty: leaving now would free a stack with live frames on it.
-        let mut first_panic: Option<Payload> = None;
         // Why this is sound: the body is suspended on the stack we hold, as
-        // in `resume_with`. After each switch back, either the body finished
-        // (the outcome is written), or it caught the unwind and suspended
-        // again, handing out a value we take before resuming it. `Ending` is
-        // written before every switch and before every destructor that runs
-        // here, so nothing that reaches the coroutine meanwhile switches to
-        // it or frees it.
-        // SAFETY: the body is suspended when switched to, and each slot is
+        // in `resume_with`. Back here, either the body finished (its context
+        // is unsaved, the outcome written), or it caught the unwind and
+        // suspended again: then it is resumed at once, leaving the value it
+        // handed out for its own `cancel` to drop, so no user code runs here
+        // while its context is saved. `Ending` stays written throughout (the
+        // root's `Finished` is overwritten before the return value drops),
+        // so nothing that reaches the coroutine meanwhile frees it.
+        // SAFETY: the body is suspended when switched to, and the outcome is
         // read once after it was written, as argued above.
         let outcome = unsafe {
-            (*channel).status = Status::Ending;
+            (*channel).phase = Phase::Ending;
             loop {
-                (*channel).resumer.switch_to(&(*channel).body);
-                let suspended_again = (*channel).status == Status::Suspended;
-                (*channel).status = Status::Ending;
-                if !suspended_again {
+                (*channel).resumer.switch_to_taking(&(*channel).body);
+                if !(*channel).body.is_saved() {
                     break;
                 }
-                drop_catching((*channel).yielded.assume_init_read(), &mut first_panic);
+                (*channel).value_left = true;
             }
+            (*channel).phase = Phase::Ending;
             (*self.header.as_ptr()).outcome.assume_init_read()
         };
+        let mut first_panic: Option<Payload> = None;
         match outcome {
             // The body caught the unwind and returned: its value may panic
-            // when dropped, like a yielded one.
+            // when dropped.
             Ok(value) => drop_catching(value, &mut first_panic),
             Err(payload) if payload.is::<Cancel>() => {}
-            Err(payload) => keep_first(&mut first_panic, payload),
+            Err(payload) => first_panic = Some(payload),
         }
         first_panic
     }

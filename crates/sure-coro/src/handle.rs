@@ -4,7 +4,7 @@ use std::marker::PhantomData;
 use std::panic;
 use std::ptr::NonNull;
 
-use crate::root::{Cancel, Channel, Status};
+use crate::root::{Cancel, Channel, Phase};
 
 /// The body's side of a coroutine: suspends it, handing a value out and
 /// getting the next resume's value back.
@@ -68,17 +68,16 @@ impl<I, Y> SuspendHandle<I, Y> {
         // Why this is sound: the channel outlives the handle. The resumer saved itself
         // in `resumer` when it switched to us and is suspended there; we
         // save ourselves in `body`, which the next resume continues. `input`
-        // is initialised when read: every resume writes it (and `Running`)
-        // before switching here, and the only other way back here, a drop,
-        // writes `Ending` and unwinds before the read.
+        // is initialised when read: every resume writes it before switching
+        // here, and the only other way back here, a drop, writes `Ending`
+        // and unwinds before the read.
         // SAFETY: both contexts and both slots are valid when used, as
         // argued above.
         unsafe {
             (*channel).yielded.write(value);
-            (*channel).status = Status::Suspended;
             (*channel).body.return_to(&(*channel).resumer);
-            if (*channel).status != Status::Running {
-                cancel();
+            if (*channel).phase == Phase::Ending {
+                cancel(channel);
             }
             (*channel).input.assume_init_read()
         }
@@ -115,9 +114,23 @@ impl<I, Y> std::fmt::Debug for SuspendHandle<I, Y> {
 }
 
 /// Unwinds the body of a coroutine that is being dropped. Out of line: the
-/// suspend fast path only tests a flag.
+/// suspend fast path only tests the phase.
+///
+/// If the body had suspended again while already being unwound, the drop
+/// left the value it handed out in `yielded`: it is dropped here, on the
+/// body's stack, before the unwinding goes on, so the drop never runs user
+/// code while the body is suspended. A panic in that destructor unwinds the
+/// body in place of the cancellation, and comes out of the drop.
 #[cold]
 #[inline(never)]
-fn cancel() -> ! {
+fn cancel<I, Y>(channel: *mut Channel<I, Y>) -> ! {
+    // SAFETY: the channel outlives the handle that called us; the drop sets
+    // `value_left` only over a value the body wrote and nobody took.
+    unsafe {
+        if (*channel).value_left {
+            (*channel).value_left = false;
+            drop((*channel).yielded.assume_init_read());
+        }
+    }
     panic::resume_unwind(Box::new(Cancel))
 }

@@ -30,47 +30,76 @@ pub(crate) struct Channel<I, Y> {
     /// to it for unwinding, and its address is stable for the whole life of
     /// the coroutine, so backtraces always reach the current resumer.
     pub(crate) resumer: ExecutionContext,
-    /// Where the body saves itself when it suspends.
+    /// Where the body saves itself when it suspends. Resumes switch with
+    /// `switch_to_taking`, so this is saved exactly while the body is
+    /// suspended (or fresh): a running or finished body's is not, which is
+    /// how a drop or a resume that reaches a running coroutine knows to
+    /// leave it alone, at no cost to the switch path.
     pub(crate) body: ExecutionContext,
     /// The value of the resume in progress; the body takes it.
     pub(crate) input: MaybeUninit<I>,
     /// The value of the suspend in progress; `resume` takes it.
     pub(crate) yielded: MaybeUninit<Y>,
-    /// Where the body is. Both sides write it around every switch; see
-    /// [`Status`].
-    pub(crate) status: Status,
+    /// The part of the coroutine's state that switches do not show; written
+    /// off the resume/suspend path only.
+    pub(crate) phase: Phase,
+    /// Set by a drop that resumed a body which had suspended again while
+    /// being unwound: the value it handed out is still in `yielded`, for
+    /// the body to drop on its own stack as it goes on unwinding.
+    pub(crate) value_left: bool,
 }
 
-/// Where a coroutine's body is, kept in its channel: at a fixed address on
-/// the coroutine's own stack, so that every path that reaches the
-/// coroutine, even one holding a stale copy of the `Coroutine` value (moved
-/// out from under its own drop by a destructor on its stack), sees the same
-/// state before it switches or frees anything.
-///
-/// `Unstarted` and `Suspended` are the only states a resume may continue,
-/// and they are numbered below all others, so the resume path tests for
-/// them with one comparison.
+/// Where a coroutine is in its life, beside what `body.is_saved()` tells.
+/// Kept in the channel: at a fixed address on the coroutine's own stack, so
+/// that every path that reaches the coroutine, even one holding a stale
+/// copy of the `Coroutine` value (moved out from under its own drop by a
+/// destructor on its stack), sees the same state before it switches or
+/// frees anything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(u8)]
-pub(crate) enum Status {
+pub(crate) enum Phase {
     /// Built, never resumed: the closure is still in the root.
-    Unstarted = 0,
-    /// Waiting in a suspend, saved in `body`; `yielded` holds the value it
-    /// handed out.
-    Suspended = 1,
+    Unstarted,
+    /// The root has started the body.
+    Started,
+    /// A drop or `into_stack` is ending it (unwinding the body, dropping an
+    /// unstarted closure or the body's last value). The suspend point sees
+    /// this and unwinds; anything else that reaches the coroutine
+    /// meanwhile, through a destructor that runs as part of that, must
+    /// leave it alone: its stack is in use.
+    Ending,
+    /// The body returned or panicked; the root has written the outcome and
+    /// left the stack for good.
+    Finished,
+}
+
+/// A coroutine's whole state, as the phase and the body's context tell it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Status {
+    /// Built, never resumed.
+    Unstarted,
+    /// Waiting in a suspend, saved in `body`.
+    Suspended,
     /// A resume is running the body: its stack is in use, so a drop that
     /// reaches it (a thread-local destructor run by `process::exit` inside
     /// the body) must neither switch to it nor free it.
-    Running = 2,
-    /// A drop or `into_stack` is ending it (unwinding the body, or dropping
-    /// an unstarted closure or a value the body handed out). The suspend
-    /// point sees this instead of `Running` and unwinds. Anything else that
-    /// reaches the coroutine meanwhile, through a destructor that runs as
-    /// part of that, must leave it alone: its stack is in use.
-    Ending = 3,
-    /// The body returned or panicked; the root has written the outcome and
-    /// left the stack for good.
-    Finished = 4,
+    Running,
+    /// See [`Phase::Ending`].
+    Ending,
+    /// See [`Phase::Finished`].
+    Finished,
+}
+
+impl<I, Y> Channel<I, Y> {
+    /// The coroutine's state.
+    pub(crate) fn status(&self) -> Status {
+        match self.phase {
+            Phase::Unstarted => Status::Unstarted,
+            Phase::Started if self.body.is_saved() => Status::Suspended,
+            Phase::Started => Status::Running,
+            Phase::Ending => Status::Ending,
+            Phase::Finished => Status::Finished,
+        }
+    }
 }
 
 /// The channel plus the outcome: everything `Coroutine` reaches, which is
@@ -139,7 +168,8 @@ where
                         body: ExecutionContext::new(),
                         input: MaybeUninit::uninit(),
                         yielded: MaybeUninit::uninit(),
-                        status: Status::Unstarted,
+                        phase: Phase::Unstarted,
+                        value_left: false,
                     },
                     outcome: MaybeUninit::uninit(),
                 },
@@ -183,9 +213,10 @@ where
 {
     fn run(&mut self) -> ! {
         let header = self.header.as_ptr();
-        // SAFETY: the first resume wrote the input (and `Running`) and
-        // started us; the body is taken exactly once, here.
+        // SAFETY: the first resume wrote the input and started us; the body
+        // is taken exactly once, here.
         let (body, input) = unsafe {
+            (*header).channel.phase = Phase::Started;
             (
                 ManuallyDrop::take(&mut self.body),
                 (*header).channel.input.assume_init_read(),
@@ -206,7 +237,7 @@ where
         // to drop, as argued above.
         unsafe {
             ptr::write(&mut (*header).outcome, MaybeUninit::new(outcome));
-            (*header).channel.status = Status::Finished;
+            (*header).channel.phase = Phase::Finished;
             ExecutionContext::exit_to(&(*header).channel.resumer)
         }
     }
