@@ -385,15 +385,17 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         // ourselves in `resumer`, where the body switches back to, and the
         // switch takes the body's context, leaving it unsaved while the body
         // runs: a drop or resume that reaches the coroutine meanwhile leaves
-        // it alone. Back here, a saved body context means the body
-        // suspended, having written `yielded` first (read once, here); an
-        // unsaved one that it finished, the root having written the outcome.
+        // it alone. Back here, the body either finished (the root wrote the
+        // outcome, then `Finished`) or suspended, having written `yielded`
+        // first (read once, here). The phase tells which rather than the
+        // body's context: the body's switch has just stored that, and
+        // loading it at once measured 1.5 ns slower per round trip.
         // SAFETY: the body context is suspended on a stack we own, and the
         // slots read are initialised, as argued above.
         unsafe {
             (*channel).input.write(input);
             (*channel).resumer.switch_to_taking(&(*channel).body);
-            if !(*channel).body.is_saved() {
+            if (*channel).phase == Phase::Finished {
                 return self.finish();
             }
             CoroutineResult::Yield((*channel).yielded.assume_init_read())
