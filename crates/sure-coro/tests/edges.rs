@@ -293,11 +293,24 @@ thread_local! {
     static PARKED: RefCell<Option<Coroutine>> = const { RefCell::new(None) };
 }
 
-/// Parks a suspended coroutine in `PARKED`, suspended inside `PARKED.with`
-/// with a guard that calls `on_unwind` on the slot, then lets the thread
-/// exit: `PARKED` (first used after the thread's first coroutine) is
-/// destroyed while sure still unwinds, so the guard runs against the slot
-/// that holds the coroutine being dropped.
+/// In a child: parks a suspended coroutine in `PARKED`, suspended inside
+/// `PARKED.with` with a guard that calls `on_unwind` on the slot, then lets
+/// the thread exit: `PARKED` (registered after the thread's first
+/// coroutine) is destroyed while sure still unwinds, so the guard runs
+/// against the slot that holds the coroutine being dropped. The child must
+/// end normally, having unwound the body once.
+fn released_once_when_moved_during_its_own_unwind(
+    test: &str,
+    on_unwind: fn(&RefCell<Option<Coroutine>>),
+) {
+    let Some(out) = in_child(test, || park_and_exit(on_unwind)) else {
+        return;
+    };
+    assert_survived(&out);
+    assert_eq!(count(&out, "unwinding"), 1);
+}
+
+/// The child side of [`released_once_when_moved_during_its_own_unwind`].
 fn park_and_exit(on_unwind: fn(&RefCell<Option<Coroutine>>)) {
     struct OnUnwind<'a>(
         &'a RefCell<Option<Coroutine>>,
@@ -324,45 +337,33 @@ fn park_and_exit(on_unwind: fn(&RefCell<Option<Coroutine>>)) {
 
 #[test]
 fn a_coroutine_dropped_again_from_its_own_unwind_is_released_once() {
-    let test = "a_coroutine_dropped_again_from_its_own_unwind_is_released_once";
-    let Some(out) = in_child(test, || {
-        park_and_exit(|parked| drop(parked.borrow_mut().take()));
-    }) else {
-        return;
-    };
-    assert_survived(&out);
-    assert_eq!(count(&out, "unwinding"), 1);
+    released_once_when_moved_during_its_own_unwind(
+        "a_coroutine_dropped_again_from_its_own_unwind_is_released_once",
+        |parked| drop(parked.borrow_mut().take()),
+    );
 }
 
 #[test]
 fn a_coroutine_replaced_in_its_slot_during_its_own_unwind_is_released_once() {
-    let test = "a_coroutine_replaced_in_its_slot_during_its_own_unwind_is_released_once";
-    let Some(out) = in_child(test, || {
-        park_and_exit(|parked| {
+    released_once_when_moved_during_its_own_unwind(
+        "a_coroutine_replaced_in_its_slot_during_its_own_unwind_is_released_once",
+        |parked| {
             let mut other = Coroutine::new(|h| {
                 let _other = SayOnDrop("the replacement's body");
                 h.suspend();
             });
             other.resume();
             drop(parked.replace(Some(other)));
-        });
-    }) else {
-        return;
-    };
-    assert_survived(&out);
-    assert_eq!(count(&out, "unwinding"), 1);
+        },
+    );
 }
 
 #[test]
 fn a_coroutine_forgotten_during_its_own_unwind_is_released_once() {
-    let test = "a_coroutine_forgotten_during_its_own_unwind_is_released_once";
-    let Some(out) = in_child(test, || {
-        park_and_exit(|parked| std::mem::forget(parked.borrow_mut().take()));
-    }) else {
-        return;
-    };
-    assert_survived(&out);
-    assert_eq!(count(&out, "unwinding"), 1);
+    released_once_when_moved_during_its_own_unwind(
+        "a_coroutine_forgotten_during_its_own_unwind_is_released_once",
+        |parked| std::mem::forget(parked.borrow_mut().take()),
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -395,15 +396,21 @@ fn fill_fleet() {
     }
 }
 
-#[test]
-fn siblings_in_a_thread_local_vec_are_leaked_at_thread_exit() {
-    let test = "siblings_in_a_thread_local_vec_are_leaked_at_thread_exit";
+/// Runs `fill_fleet` in a child, on a thread of its own or on the child's
+/// main thread (whose locals `in_child`'s closing `process::exit` destroys),
+/// and checks that the fleet was leaked, not unwound.
+fn fleet_is_leaked(test: &str, on_its_own_thread: bool) {
+    let fill = || {
+        FLEET.with(|_| ());
+        fill_fleet();
+        say(REACHED);
+    };
     let Some(out) = in_child(test, || {
-        on_a_thread(|| {
-            FLEET.with(|_| ());
-            fill_fleet();
-            say(REACHED);
-        });
+        if on_its_own_thread {
+            on_a_thread(fill);
+        } else {
+            fill();
+        }
     }) else {
         return;
     };
@@ -412,19 +419,19 @@ fn siblings_in_a_thread_local_vec_are_leaked_at_thread_exit() {
 }
 
 #[test]
+fn siblings_in_a_thread_local_vec_are_leaked_at_thread_exit() {
+    fleet_is_leaked(
+        "siblings_in_a_thread_local_vec_are_leaked_at_thread_exit",
+        true,
+    );
+}
+
+#[test]
 fn siblings_in_a_thread_local_vec_are_leaked_at_process_exit() {
-    let test = "siblings_in_a_thread_local_vec_are_leaked_at_process_exit";
-    let Some(out) = in_child(test, || {
-        FLEET.with(|_| ());
-        fill_fleet();
-        say(REACHED);
-        // `in_child` ends with `process::exit`, which destroys this
-        // thread's locals on its way out.
-    }) else {
-        return;
-    };
-    assert_survived(&out);
-    assert_eq!(count(&out, "unwinding a fleet member"), 0);
+    fleet_is_leaked(
+        "siblings_in_a_thread_local_vec_are_leaked_at_process_exit",
+        false,
+    );
 }
 
 // ---------------------------------------------------------------------------
