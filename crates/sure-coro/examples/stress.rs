@@ -231,7 +231,7 @@ fn churn(stats: &mut Stats) {
 /// times, handing out `Tracked` values the drop must dispose of.
 fn stubborn(stats: &mut Stats) {
     for id in 0..50 {
-        let mut co = Coroutine::new(move |h: &mut SuspendHandle<(), Tracked>| {
+        let mut co = Coroutine::yielding(move |h: &mut SuspendHandle<(), Tracked>| {
             let _guard = Tracked::new("stubborn guard", id);
             let mut caught = 0;
             while caught < 3 {
@@ -312,9 +312,9 @@ fn inner(id: usize, explode: bool) -> Generator<Tracked> {
 fn nest(stats: &mut Stats) {
     for id in 0..NESTS {
         let explode = id % 3 == 1;
-        let mut outer = Coroutine::new(move |h: &mut SuspendHandle<(), u64>| {
+        let mut outer = Coroutine::yielding(move |h: &mut SuspendHandle<(), u64>| {
             let _guard = Tracked::new("outer guard", 1);
-            let mut middle = Coroutine::new(move |h: &mut SuspendHandle<(), u64>| {
+            let mut middle = Coroutine::yielding(move |h: &mut SuspendHandle<(), u64>| {
                 let _guard = Tracked::new("middle guard", 2);
                 let mut total = 0;
                 for value in inner(id, explode) {
@@ -439,7 +439,7 @@ fn own_stacks(stats: &mut Stats) {
     for id in 0..20 {
         let mut co = Builder::new()
             .stack(stack)
-            .build(move |h: &mut SuspendHandle<(), Tracked>| {
+            .build_yielding(move |h: &mut SuspendHandle<(), Tracked>| {
                 h.suspend_with(Tracked::new("reused", id));
                 id
             })

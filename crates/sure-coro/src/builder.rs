@@ -19,7 +19,7 @@ use crate::root::{Header, Root};
 ///
 /// let mut co = Builder::new()
 ///     .stack_size(64 * 1024)
-///     .build(|h| {
+///     .build_yielding(|h| {
 ///         h.suspend_with(1);
 ///         2
 ///     })
@@ -66,7 +66,7 @@ impl Builder {
     /// use sure_stack::Stack;
     ///
     /// let stack = Stack::allocate_at_least(32 * 1024).unwrap();
-    /// let mut co = sure_coro::Builder::new().stack(stack).build(|h| h.suspend_with(7)).unwrap();
+    /// let mut co = sure_coro::Builder::new().stack(stack).build_yielding(|h| h.suspend_with(7)).unwrap();
     /// assert_eq!(co.resume().into_yield(), Some(7));
     /// ```
     pub fn stack(mut self, stack: Stack) -> Self {
@@ -74,7 +74,13 @@ impl Builder {
         self
     }
 
-    /// Builds a coroutine running `body`, whose resumes pass `()`.
+    /// Builds a coroutine running `body`, as [`Coroutine::new`] does: it
+    /// suspends handing nothing out, and its resumes pass `()`.
+    ///
+    /// ```
+    /// let mut co = sure_coro::Builder::new().build(|_h| 42).unwrap();
+    /// assert_eq!(co.resume().into_return(), Some(42));
+    /// ```
     ///
     /// # Errors
     /// The [`StackError`] of allocating the stack: an invalid
@@ -82,9 +88,31 @@ impl Builder {
     /// of memory mappings.
     ///
     /// # Panics
+    /// If the `Return` value is too large to fit at the top of the stack
+    /// (box such values).
+    pub fn build<R, F>(self, body: F) -> Result<Coroutine<(), (), R>, StackError>
+    where
+        R: 'static,
+        F: FnOnce(&mut SuspendHandle) -> R + 'static,
+    {
+        self.build_with_input(move |handle, ()| body(handle))
+    }
+
+    /// Builds a coroutine whose body hands a value out each time it
+    /// suspends, as [`Coroutine::yielding`] does.
+    ///
+    /// ```
+    /// let mut co = sure_coro::Builder::new().build_yielding(|h| h.suspend_with('x')).unwrap();
+    /// assert_eq!(co.resume().into_yield(), Some('x'));
+    /// ```
+    ///
+    /// # Errors
+    /// As [`build`](Builder::build).
+    ///
+    /// # Panics
     /// If the `Yield` and `Return` values are too large to fit at the top of
     /// the stack (box such values).
-    pub fn build<Y, R, F>(self, body: F) -> Result<Coroutine<(), Y, R>, StackError>
+    pub fn build_yielding<Y, R, F>(self, body: F) -> Result<Coroutine<(), Y, R>, StackError>
     where
         Y: 'static,
         R: 'static,

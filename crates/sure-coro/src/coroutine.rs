@@ -14,6 +14,7 @@ use crate::builder::assemble;
 use crate::handle::SuspendHandle;
 use crate::pool;
 use crate::root::{Cancel, Channel, Header, Payload, Phase, Status};
+use crate::thread_bound::{StackPtr, StaysOnItsThread};
 use crate::thread_exit;
 
 /// What a [`resume`](Coroutine::resume) ended with.
@@ -52,6 +53,10 @@ impl<Y, R> CoroutineResult<Y, R> {
         }
     }
 }
+
+/// Makes `Coroutine` invariant in its three types, without deciding
+/// whether it is `Send` ([`StaysOnItsThread`] does that).
+type Invariant<I, Y, R> = PhantomData<fn(I, Y, R) -> (I, Y, R)>;
 
 /// A stackful coroutine: a body that runs on its own stack, one piece per
 /// [`resume`](Coroutine::resume), suspending from any depth of calls.
@@ -159,7 +164,7 @@ impl<Y, R> CoroutineResult<Y, R> {
 /// must be `'static`: a body can hand out a `Yield` such as
 /// `&'a Mutex<Option<&'a T>>` that the resumer fills with borrowed data.
 ///
-/// ```compile_fail
+/// ```compile_fail,E0597
 /// let name = String::from("local");
 /// let borrowed = &name;
 /// let co = sure_coro::Coroutine::new(move |h| {
@@ -179,7 +184,7 @@ impl<Y, R> CoroutineResult<Y, R> {
 /// use std::sync::Mutex;
 /// use sure_coro::Coroutine;
 /// fn borrowing_yield<'a>() -> Coroutine<(), &'a Mutex<Option<&'a str>>, ()> {
-///     Coroutine::new(|h| {
+///     Coroutine::yielding(|h| {
 ///         let slot: &'a Mutex<Option<&'a str>> = Box::leak(Box::new(Mutex::new(None)));
 ///         h.suspend_with(slot);
 ///     })
@@ -200,12 +205,12 @@ impl<Y, R> CoroutineResult<Y, R> {
 /// `Send`, and compiled code may cache a thread-local's address across a
 /// suspend. Each thread runs its own coroutines.
 ///
-/// ```compile_fail
+/// ```compile_fail,E0277
 /// let co = sure_coro::Coroutine::new(|h| h.suspend());
 /// std::thread::spawn(move || drop(co));
 /// ```
 ///
-/// ```compile_fail
+/// ```compile_fail,E0277
 /// fn is_sync<T: Sync>() {}
 /// is_sync::<sure_coro::Coroutine>();
 /// ```
@@ -216,7 +221,7 @@ impl<Y, R> CoroutineResult<Y, R> {
 /// let co = sure_coro::Coroutine::new(|h| h);
 /// ```
 ///
-/// ```compile_fail
+/// ```compile_fail,E0277
 /// sure_coro::Coroutine::new(|h| {
 ///     std::thread::scope(|s| {
 ///         s.spawn(|| h.suspend());
@@ -242,7 +247,7 @@ impl<Y, R> CoroutineResult<Y, R> {
 pub struct Coroutine<Input = (), Yield = (), Return = ()> {
     /// The root at the top of the stack; its channel holds the coroutine's
     /// state ([`Status`]).
-    header: NonNull<Header<Input, Yield, Return>>,
+    header: StackPtr<Header<Input, Yield, Return>>,
     /// Whether the stack goes back to the thread's pool when dropped.
     pooled: bool,
     /// Drops the body closure of a coroutine that never started; knows the
@@ -250,22 +255,68 @@ pub struct Coroutine<Input = (), Yield = (), Return = ()> {
     drop_unstarted: unsafe fn(NonNull<Header<Input, Yield, Return>>),
     /// Released by `Drop` once the body has ended.
     stack: ManuallyDrop<Stack>,
-    /// Neither Send nor Sync; invariant in all three types.
-    _marker: PhantomData<*mut (Input, Yield, Return)>,
+    _types: Invariant<Input, Yield, Return>,
+    /// Neither Send nor Sync.
+    _thread: StaysOnItsThread,
 }
 
-impl<Y, R> Coroutine<(), Y, R> {
+impl<R> Coroutine<(), (), R> {
     /// A coroutine running `body` on a default-size stack from this thread's
-    /// pool. The body runs at the first [`resume`](Coroutine::resume).
-    ///
-    /// # Panics
-    /// If no stack can be had (the process ran out of memory or of memory
-    /// mappings). [`Builder::build`](crate::Builder::build) returns that error instead.
+    /// pool. The body runs at the first [`resume`](Coroutine::resume); it
+    /// can [`suspend`](SuspendHandle::suspend), and its return value comes
+    /// out of the last resume. Nothing needs a type annotation, whatever the
+    /// body does:
     ///
     /// ```
     /// use sure_coro::{Coroutine, CoroutineResult};
     ///
-    /// let mut countdown = Coroutine::new(|h| {
+    /// let mut answer = Coroutine::new(|_h| 42);
+    /// assert_eq!(answer.resume(), CoroutineResult::Return(42));
+    ///
+    /// let mut two_steps = Coroutine::new(|h| {
+    ///     println!("step 1");
+    ///     h.suspend();
+    ///     println!("step 2");
+    /// });
+    /// assert_eq!(two_steps.resume(), CoroutineResult::Yield(()));
+    /// assert_eq!(two_steps.resume(), CoroutineResult::Return(()));
+    ///
+    /// # fn work() {}
+    /// let _ = Coroutine::new(|_h| work());
+    /// let _ = Coroutine::new(|_h| {});
+    /// let _ = Coroutine::new(move |_h| panic!("boom"));
+    /// ```
+    ///
+    /// Such a coroutine hands nothing out when it suspends. To hand out
+    /// values, build it with [`Coroutine::yielding`]:
+    ///
+    /// ```compile_fail,E0308
+    /// // error[E0308]: mismatched types: expected `()`, found integer
+    /// let co = sure_coro::Coroutine::new(|h| h.suspend_with(3));
+    /// ```
+    ///
+    /// # Panics
+    /// If no stack can be had (the process ran out of memory or of memory
+    /// mappings). [`Builder::build`](crate::Builder::build) returns that error instead.
+    #[inline]
+    pub fn new<F>(body: F) -> Self
+    where
+        R: 'static,
+        F: FnOnce(&mut SuspendHandle) -> R + 'static,
+    {
+        Coroutine::with_input(move |handle, ()| body(handle))
+    }
+}
+
+impl<Y, R> Coroutine<(), Y, R> {
+    /// A coroutine whose body hands a value out each time it suspends
+    /// ([`SuspendHandle::suspend_with`]), on a default-size stack from this
+    /// thread's pool. The type of those values is inferred from the body.
+    ///
+    /// ```
+    /// use sure_coro::{Coroutine, CoroutineResult};
+    ///
+    /// let mut countdown = Coroutine::yielding(|h| {
     ///     for i in (1..=3).rev() {
     ///         h.suspend_with(i);
     ///     }
@@ -276,8 +327,28 @@ impl<Y, R> Coroutine<(), Y, R> {
     /// assert_eq!(countdown.resume(), CoroutineResult::Yield(1));
     /// assert_eq!(countdown.resume(), CoroutineResult::Return("liftoff"));
     /// ```
+    ///
+    /// Why a name of its own: a body that never suspends leaves nothing to
+    /// infer the yielded type from, and Rust does not fall back to a default
+    /// type parameter, so [`Coroutine::new`] fixes it to `()` and this
+    /// constructor leaves it open. A body here that never hands anything
+    /// out needs the type named:
+    ///
+    /// ```compile_fail,E0282
+    /// // error[E0282]: type annotations needed
+    /// let co = sure_coro::Coroutine::yielding(|_h| 42);
+    /// ```
+    ///
+    /// ```
+    /// let co = sure_coro::Coroutine::<(), u8, _>::yielding(|_h| 42);
+    /// ```
+    ///
+    /// # Panics
+    /// If no stack can be had (the process ran out of memory or of memory
+    /// mappings). [`Builder::build_yielding`](crate::Builder::build_yielding)
+    /// returns that error instead.
     #[inline]
-    pub fn new<F>(body: F) -> Self
+    pub fn yielding<F>(body: F) -> Self
     where
         Y: 'static,
         R: 'static,
@@ -295,7 +366,7 @@ impl<Y, R> Coroutine<(), Y, R> {
     /// ```
     /// use sure_coro::{Coroutine, CoroutineResult};
     ///
-    /// let mut co = Coroutine::new(|h| h.suspend_with('a'));
+    /// let mut co = Coroutine::yielding(|h| h.suspend_with('a'));
     /// assert_eq!(co.resume(), CoroutineResult::Yield('a'));
     /// assert_eq!(co.resume(), CoroutineResult::Return(()));
     /// ```
@@ -355,11 +426,12 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         pooled: bool,
     ) -> Self {
         Coroutine {
-            header,
+            header: StackPtr::new(header),
             pooled,
             drop_unstarted,
             stack: ManuallyDrop::new(stack),
-            _marker: PhantomData,
+            _types: PhantomData,
+            _thread: StaysOnItsThread::default(),
         }
     }
 
@@ -437,7 +509,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     /// let mut co = Coroutine::new(|h| h.suspend());
     /// co.resume();
     /// let stack = co.into_stack();
-    /// let mut again = Builder::new().stack(stack).build(|h| h.suspend_with(42)).unwrap();
+    /// let mut again = Builder::new().stack(stack).build_yielding(|h| h.suspend_with(42)).unwrap();
     /// assert_eq!(again.resume().into_yield(), Some(42));
     /// ```
     ///
@@ -513,7 +585,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     /// `self.stack` is not used again (it moves into the parts).
     unsafe fn take_parts(&mut self) -> Parts<I, Y, R> {
         Parts {
-            header: self.header,
+            header: self.header.as_non_null(),
             drop_unstarted: self.drop_unstarted,
             pooled: self.pooled,
             // SAFETY: by the contract, the stack is moved out only here.

@@ -68,7 +68,7 @@ impl<Y> Generator<Y> {
         F: FnOnce(&mut SuspendHandle<(), Y>) + 'static,
     {
         Generator {
-            coroutine: Coroutine::new(body),
+            coroutine: Coroutine::yielding(body),
         }
     }
 }
@@ -79,7 +79,7 @@ impl<Y> From<Coroutine<(), Y, ()>> for Generator<Y> {
     /// ```
     /// use sure_coro::{Builder, Generator};
     ///
-    /// let co = Builder::new().stack_size(64 * 1024).build(|h| h.suspend_with("hi")).unwrap();
+    /// let co = Builder::new().stack_size(64 * 1024).build_yielding(|h| h.suspend_with("hi")).unwrap();
     /// assert_eq!(Generator::from(co).collect::<Vec<_>>(), ["hi"]);
     /// ```
     fn from(coroutine: Coroutine<(), Y, ()>) -> Self {

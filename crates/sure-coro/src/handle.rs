@@ -1,10 +1,10 @@
 //! [`SuspendHandle`]: how a coroutine body gives control back.
 
-use std::marker::PhantomData;
 use std::panic;
 use std::ptr::NonNull;
 
 use crate::root::{Cancel, Channel, Phase};
+use crate::thread_bound::{StackPtr, StaysOnItsThread};
 
 /// The body's side of a coroutine: suspends it, handing a value out and
 /// getting the next resume's value back.
@@ -27,9 +27,9 @@ use crate::root::{Cancel, Channel, Phase};
 /// assert!(matches!(co.resume(), CoroutineResult::Return("done")));
 /// ```
 pub struct SuspendHandle<Input = (), Yield = ()> {
-    channel: NonNull<Channel<Input, Yield>>,
+    channel: StackPtr<Channel<Input, Yield>>,
     /// Neither Send nor Sync: the handle belongs to one stack on one thread.
-    _not_send: PhantomData<*mut ()>,
+    _thread: StaysOnItsThread,
 }
 
 impl<I, Y> SuspendHandle<I, Y> {
@@ -37,8 +37,8 @@ impl<I, Y> SuspendHandle<I, Y> {
     /// `channel` outlives the handle.
     pub(crate) unsafe fn new(channel: NonNull<Channel<I, Y>>) -> Self {
         SuspendHandle {
-            channel,
-            _not_send: PhantomData,
+            channel: StackPtr::new(channel),
+            _thread: StaysOnItsThread::default(),
         }
     }
 

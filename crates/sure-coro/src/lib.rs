@@ -98,6 +98,7 @@ mod handle;
 mod overflow;
 mod pool;
 mod root;
+mod thread_bound;
 mod thread_exit;
 
 pub use builder::Builder;

@@ -50,7 +50,7 @@ fn a_failed_build_drops_the_body_without_running_it() {
     let guard = log.guard("captured");
     let ran = std::rc::Rc::new(std::cell::Cell::new(false));
     let body_ran = ran.clone();
-    let result = Builder::new().stack_size(0).build(move |h| {
+    let result = Builder::new().stack_size(0).build_yielding(move |h| {
         body_ran.set(true);
         let _keep = &guard;
         h.suspend();
@@ -66,7 +66,7 @@ fn the_smallest_stack_unwinds_a_panic() {
     // printing a backtrace on the smallest stack.
     let mut co = Builder::new()
         .stack_size(MIN_STACK_SIZE)
-        .build(|h| {
+        .build_yielding(|h| {
             let _g = [0u8; 512];
             h.suspend_with(format!("{:>8}", 1));
             std::panic::resume_unwind(Box::new(MIN_STACK_SIZE));
@@ -135,7 +135,7 @@ fn here() -> usize {
 
 #[test]
 fn deep_recursion_on_the_default_stack() {
-    let mut co = Coroutine::new(|h| {
+    let mut co = Coroutine::yielding(|h| {
         let top = here();
         (top, recurse(1000, h))
     });
@@ -155,7 +155,7 @@ fn a_big_stack_holds_recursion_a_default_one_cannot() {
     const BIG: usize = 8 * 1024 * 1024;
     let mut co = Builder::new()
         .stack_size(BIG)
-        .build(|h| {
+        .build_yielding(|h| {
             let top = here();
             (top, recurse(20_000, h))
         })
@@ -178,7 +178,7 @@ fn a_caller_provided_stack() {
     );
     let mut co = Builder::new()
         .stack(stack)
-        .build(|h| {
+        .build_yielding(|h| {
             let local = 0u64;
             h.suspend_with(&local as *const u64 as usize);
             "done"
@@ -208,7 +208,7 @@ fn a_caller_provided_stack_overrides_stack_size() {
 fn into_stack_runs_another_coroutine() {
     let mut first = Builder::new()
         .stack_size(128 * 1024)
-        .build(|h| {
+        .build_yielding(|h| {
             let local = [1u8; 1024];
             h.suspend_with(
                 black_box(&local)
@@ -250,7 +250,7 @@ fn into_stack_of_a_pooled_coroutine() {
     assert_eq!(stack.len(), DEFAULT_STACK_SIZE);
     let mut again = Builder::new()
         .stack(stack)
-        .build(|h| h.suspend_with(3))
+        .build_yielding(|h| h.suspend_with(3))
         .unwrap();
     assert_eq!(again.resume().into_yield(), Some(3));
 }
@@ -302,7 +302,7 @@ fn a_large_body_dropped_unstarted_and_suspended() {
     let make = |name: &str| {
         let guard = log.guard(name);
         let big = [0u8; 100_000];
-        Coroutine::new(move |h| {
+        Coroutine::yielding(move |h| {
             let _keep = (&guard, black_box(&big));
             h.suspend();
         })
@@ -319,7 +319,7 @@ fn yield_values_too_large_for_the_stack_panic_instead_of_writing_past_it() {
     // The channel holding the Yield slot sits at the top of the stack
     // whatever happens to the body: it must fit.
     let payload = expect_panic(|| {
-        let co: Coroutine<(), [u8; 300_000], ()> = Coroutine::new(|h| {
+        let co: Coroutine<(), [u8; 300_000], ()> = Coroutine::yielding(|h| {
             h.suspend_with([1; 300_000]);
         });
         co
@@ -332,12 +332,12 @@ fn yield_values_too_large_for_the_stack_panic_instead_of_writing_past_it() {
     let payload = expect_panic(|| {
         let built: Result<Coroutine<(), (), [u8; 40_000]>, StackError> = Builder::new()
             .stack_size(MIN_STACK_SIZE)
-            .build(|_h| [0u8; 40_000]);
+            .build_yielding(|_h| [0u8; 40_000]);
         built.map(drop)
     });
     assert!(message(&payload).unwrap().contains("stack"));
     // The thread's coroutines still work.
-    let mut co = Coroutine::new(|h| h.suspend_with(1));
+    let mut co = Coroutine::yielding(|h| h.suspend_with(1));
     assert_eq!(co.resume().into_yield(), Some(1));
 }
 

@@ -127,7 +127,7 @@ fn a_body_that_keeps_catching_the_unwind_runs_to_its_end() {
     let (body_caught, body_continued) = (caught.clone(), continued.clone());
     let log = Log::new();
     let body_log = log.clone();
-    let mut co = Coroutine::new(move |h| {
+    let mut co = Coroutine::yielding(move |h| {
         let _g = body_log.guard("body");
         for _ in 0..5 {
             match panic::catch_unwind(AssertUnwindSafe(|| h.suspend())) {
@@ -150,7 +150,7 @@ fn a_value_yielded_by_a_body_that_caught_the_unwind_is_dropped() {
     let body_drops = drops.clone();
     let continued = flag();
     let body_continued = continued.clone();
-    let mut co = Coroutine::new(move |h| {
+    let mut co = Coroutine::yielding(move |h| {
         let _ = panic::catch_unwind(AssertUnwindSafe(|| {
             h.suspend_with(body_drops.make());
         }));
@@ -221,7 +221,7 @@ fn dropping_while_the_thread_is_already_unwinding_does_not_abort() {
 fn a_new_panic_while_dropped_during_an_unwind_is_swallowed() {
     let log = Log::new();
     let body_log = log.clone();
-    let mut co = Coroutine::new(move |h| {
+    let mut co = Coroutine::yielding(move |h| {
         let _g = body_log.guard("inner");
         let _ = panic::catch_unwind(AssertUnwindSafe(|| h.suspend()));
         panic!("second payload");
@@ -262,7 +262,7 @@ fn a_coroutine_dropped_from_a_destructor_during_an_unwind_is_unwound() {
 fn an_endless_body_is_ended_by_drop() {
     let drops = DropCounter::new();
     let token = drops.make();
-    let mut co = Coroutine::new(move |h| {
+    let mut co = Coroutine::yielding(move |h| {
         let _token = token;
         let mut n = 0u64;
         loop {

@@ -449,7 +449,7 @@ fn into_stack_during_an_outer_panic_leaks_the_bodys_payload_as_drop_does() {
                 say(&format!("got a stack of {} bytes", stack.len()));
             }
         }
-        let mut co = Coroutine::new(|h| {
+        let mut co = Coroutine::yielding(|h| {
             let _ = panic::catch_unwind(AssertUnwindSafe(|| h.suspend()));
             panic!("the body panics while being unwound");
         });
@@ -490,7 +490,7 @@ fn forgetting_a_coroutine_suspended_mid_unwind_leaves_the_thread_panicking() {
                 self.0.suspend_with(1);
             }
         }
-        let mut co = Coroutine::new(|h| {
+        let mut co = Coroutine::yielding(|h| {
             let _guard = SuspendOnDrop(h);
             panic!("the body panics");
         });

@@ -129,7 +129,7 @@ fn a_panic_in_the_body_comes_out_of_next_then_the_generator_is_fused() {
 
 #[test]
 fn from_a_coroutine_continues_where_it_is() {
-    let mut co = Coroutine::new(|h| {
+    let mut co = Coroutine::yielding(|h| {
         for word in ["zero", "one", "two", "three"] {
             h.suspend_with(word.to_owned());
         }
@@ -141,7 +141,7 @@ fn from_a_coroutine_continues_where_it_is() {
 
 #[test]
 fn from_a_completed_coroutine_is_empty() {
-    let mut co: Coroutine<(), u8, ()> = Coroutine::new(|_h| {});
+    let mut co: Coroutine<(), u8, ()> = Coroutine::yielding(|_h| {});
     co.resume();
     assert_eq!(Generator::from(co).next(), None);
 }
@@ -150,7 +150,7 @@ fn from_a_completed_coroutine_is_empty() {
 fn from_a_builder_coroutine_on_a_small_stack() {
     let co = Builder::new()
         .stack_size(sure_stack::MIN_STACK_SIZE)
-        .build(|h| {
+        .build_yielding(|h| {
             for i in 0..100u32 {
                 h.suspend_with(i * i);
             }

@@ -13,7 +13,7 @@ use sure_coro::{Coroutine, CoroutineResult, SuspendHandle};
 fn the_body_does_not_run_before_the_first_resume() {
     let ran = Rc::new(Cell::new(0));
     let seen = ran.clone();
-    let mut co = Coroutine::new(move |h| {
+    let mut co = Coroutine::yielding(move |h| {
         seen.set(seen.get() + 1);
         h.suspend();
         seen.set(seen.get() + 1);
@@ -41,7 +41,7 @@ fn the_body_does_not_run_before_the_first_resume() {
 fn each_resume_runs_exactly_to_the_next_suspend() {
     let log = Log::new();
     let body_log = log.clone();
-    let mut co = Coroutine::new(move |h| {
+    let mut co = Coroutine::yielding(move |h| {
         body_log.push("a");
         h.suspend_with(1);
         body_log.push("b");
@@ -100,7 +100,7 @@ fn two_coroutines_interleave_in_round_robin() {
     let log = Log::new();
     let make = |name: &'static str, steps: usize| {
         let log = log.clone();
-        Coroutine::new(move |h| {
+        Coroutine::yielding(move |h| {
             for i in 0..steps {
                 log.push(format!("{name}{i}"));
                 h.suspend();
@@ -142,7 +142,7 @@ fn deep(level: u32, log: &Log, h: &mut SuspendHandle<(), u32>) -> u32 {
 fn suspending_from_nested_calls_keeps_the_call_chain() {
     let log = Log::new();
     let body_log = log.clone();
-    let mut co = Coroutine::new(move |h| deep(3, &body_log, h));
+    let mut co = Coroutine::yielding(move |h| deep(3, &body_log, h));
     assert_eq!(co.resume(), CoroutineResult::Yield(100));
     assert_eq!(log.events(), ["enter 3", "enter 2", "enter 1", "enter 0"]);
     log.push("main");
@@ -158,7 +158,7 @@ fn suspending_from_nested_calls_keeps_the_call_chain() {
 
 #[test]
 fn locals_survive_across_suspends() {
-    let mut co = Coroutine::new(|h| {
+    let mut co = Coroutine::yielding(|h| {
         let mut local = [0u64; 64];
         for round in 0..4u64 {
             for (i, slot) in local.iter_mut().enumerate() {
@@ -182,7 +182,7 @@ fn locals_survive_across_suspends() {
 
 #[test]
 fn the_coroutine_value_can_move_between_resumes() {
-    let mut co = Coroutine::new(|h| {
+    let mut co = Coroutine::yielding(|h| {
         let mut n = 0;
         loop {
             n += 1;

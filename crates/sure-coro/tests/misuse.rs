@@ -105,7 +105,7 @@ fn a_body_cannot_resume_its_own_coroutine() {
 fn a_body_cannot_drop_its_own_coroutine() {
     let cell: Shared = Rc::new(RefCell::new(None));
     let body_cell = cell.clone();
-    *cell.borrow_mut() = Some(Coroutine::new(move |_h| {
+    *cell.borrow_mut() = Some(Coroutine::yielding(move |_h| {
         let me = body_cell.borrow_mut().take();
         drop(me);
     }));
@@ -131,7 +131,7 @@ fn a_nested_with_thread_pool_sees_an_empty_stand_in_and_the_pool_comes_back_whol
 fn a_coroutine_built_and_dropped_while_the_pool_is_lent_out_gives_its_stack_to_the_pool() {
     with_thread_pool(|p| p.clear());
     let (first, second) = with_thread_pool(|_pool| {
-        let mut co = Coroutine::new(|h| {
+        let mut co = Coroutine::yielding(|h| {
             h.suspend_with(1);
             2
         });
@@ -148,9 +148,9 @@ fn a_coroutine_built_and_dropped_while_the_pool_is_lent_out_gives_its_stack_to_t
 
 #[test]
 fn a_body_running_inside_with_thread_pool_can_build_coroutines() {
-    let mut outer = Coroutine::new(|h| {
+    let mut outer = Coroutine::yielding(|h| {
         h.suspend();
-        let mut inner = Coroutine::new(|h| h.suspend_with(5));
+        let mut inner = Coroutine::yielding(|h| h.suspend_with(5));
         inner.resume().into_yield()
     });
     outer.resume();

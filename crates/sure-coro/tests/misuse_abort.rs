@@ -139,7 +139,7 @@ fn a_destructor_that_catches_its_own_panic_during_the_drop_unwind_is_fine() {
     let caught = Rc::new(Cell::new(false));
     let log = Log::new();
     let (body_caught, body_log) = (caught.clone(), log.clone());
-    let mut co = Coroutine::new(move |h| {
+    let mut co = Coroutine::yielding(move |h| {
         let _outer = body_log.guard("outer");
         let _catcher = CatchesOwnPanic(body_caught);
         let _inner = body_log.guard("inner");
@@ -173,7 +173,7 @@ impl Drop for SuspendOnDrop<'_> {
 fn a_destructor_that_suspends_at_a_normal_scope_exit_suspends() {
     let log = Log::new();
     let body_log = log.clone();
-    let mut co = Coroutine::new(move |h| {
+    let mut co = Coroutine::yielding(move |h| {
         let _outer = body_log.guard("outer");
         {
             let _s = SuspendOnDrop {
@@ -204,7 +204,7 @@ fn a_destructor_that_suspends_at_a_normal_scope_exit_suspends() {
 fn dropping_a_coroutine_suspended_inside_a_destructor_unwinds_out_of_it() {
     let log = Log::new();
     let body_log = log.clone();
-    let mut co = Coroutine::new(move |h| {
+    let mut co = Coroutine::yielding(move |h| {
         let _outer = body_log.guard("outer");
         {
             let _before = body_log.guard("declared before");
@@ -236,7 +236,7 @@ fn a_destructor_that_suspends_while_a_dropped_coroutine_unwinds_aborts() {
     let Some(out) = in_child(
         "a_destructor_that_suspends_while_a_dropped_coroutine_unwinds_aborts",
         || {
-            let mut co = Coroutine::new(|h| {
+            let mut co = Coroutine::yielding(|h| {
                 let _outer = SayOnDrop("outer");
                 let s = SuspendOnDrop { h, log: Log::new() };
                 let _inner = SayOnDrop("inner");
@@ -273,7 +273,7 @@ fn a_body_catching_the_drop_unwind_and_suspending_deeper_is_still_ended() {
     let drops = DropCounter::new();
     let body_log = log.clone();
     let body_drops = drops.clone();
-    let mut co: Coroutine<(), common::Counted, ()> = Coroutine::new(move |h| {
+    let mut co: Coroutine<(), common::Counted, ()> = Coroutine::yielding(move |h| {
         let _top = body_log.guard("top");
         for round in 0..3 {
             let _round = body_log.guard(format!("round {round}"));
@@ -331,7 +331,7 @@ fn a_body_catching_the_drop_unwind_and_suspending_deeper_is_still_ended() {
     // with the plain handle type.
     let log2 = Log::new();
     let body_log2 = log2.clone();
-    let mut plain: Coroutine<(), u32, ()> = Coroutine::new(move |h| {
+    let mut plain: Coroutine<(), u32, ()> = Coroutine::yielding(move |h| {
         let _ = panic::catch_unwind(AssertUnwindSafe(|| guarded_descent(2, &body_log2, h)));
         guarded_descent(1, &body_log2, h);
     });
@@ -382,7 +382,7 @@ fn a_yielded_value_panicking_on_drop_during_the_drop_unwind_does_not_recycle_a_l
             with_thread_pool(|pool| pool.clear());
             let guards = DropCounter::new();
             let body_guards = guards.clone();
-            let mut co: Coroutine<(), YieldPanicsOnDrop, ()> = Coroutine::new(move |h| {
+            let mut co: Coroutine<(), YieldPanicsOnDrop, ()> = Coroutine::yielding(move |h| {
                 let _outer = body_guards.make();
                 let _ = panic::catch_unwind(AssertUnwindSafe(|| {
                     let _inner = body_guards.make();
@@ -452,7 +452,7 @@ fn a_destructor_yielding_a_loud_value_during_the_drop_unwind_does_not_recycle_a_
             with_thread_pool(|pool| pool.clear());
             let guards = DropCounter::new();
             let body_guards = guards.clone();
-            let mut co: Coroutine<(), LoudYield, ()> = Coroutine::new(move |h| {
+            let mut co: Coroutine<(), LoudYield, ()> = Coroutine::yielding(move |h| {
                 let _outer = body_guards.make();
                 let s = SuspendLoudOnDrop(h);
                 let _inner = body_guards.make();
@@ -492,7 +492,7 @@ fn a_destructor_yielding_a_loud_value_during_the_drop_unwind_does_not_recycle_a_
 fn a_destructor_suspending_during_a_body_panic_yields_then_the_panic_comes_out() {
     let log = Log::new();
     let body_log = log.clone();
-    let mut co: Coroutine<(), u32, ()> = Coroutine::new(move |h| {
+    let mut co: Coroutine<(), u32, ()> = Coroutine::yielding(move |h| {
         let _outer = body_log.guard("outer");
         let _s = SuspendOnDrop {
             h,
@@ -637,7 +637,7 @@ fn a_payload_that_panics_when_dropped_comes_out_and_can_be_dropped_by_the_catche
     assert_eq!(message(&second), Some("dropping BadPayload(1) panics"));
     assert!(!std::thread::panicking());
     // The thread's coroutines still work.
-    let mut next = Coroutine::new(|h| h.suspend_with(3));
+    let mut next = Coroutine::yielding(|h| h.suspend_with(3));
     assert_eq!(next.resume(), CoroutineResult::Yield(3));
 }
 
@@ -822,7 +822,7 @@ fn a_destructor_panicking_while_dropped_during_an_outer_panic_aborts() {
     let Some(out) = in_child(
         "a_destructor_panicking_while_dropped_during_an_outer_panic_aborts",
         || {
-            let mut co = Coroutine::new(|h| {
+            let mut co = Coroutine::yielding(|h| {
                 let _outer = SayOnDrop("outer");
                 let _bad = PanicOnDrop("a body guard");
                 h.suspend();
@@ -858,10 +858,10 @@ fn forgetting_suspended_coroutines_runs_no_destructor_and_the_thread_exits_fine(
         let before = with_thread_pool(|pool| pool.len());
         for _ in 0..10 {
             let d = thread_dropped.clone();
-            let mut co = Coroutine::new(move |h| {
+            let mut co = Coroutine::yielding(move |h| {
                 let _tally = Tally(d.clone());
                 // A nested coroutine, suspended too, leaked with its parent.
-                let mut child = Coroutine::new(move |h| {
+                let mut child = Coroutine::yielding(move |h| {
                     let _tally = Tally(d);
                     h.suspend();
                 });
@@ -877,7 +877,7 @@ fn forgetting_suspended_coroutines_runs_no_destructor_and_the_thread_exits_fine(
             "a leaked coroutine's stack is not given back to the pool"
         );
         // The thread's coroutines still work after the leaks.
-        let mut co = Coroutine::new(|h| {
+        let mut co = Coroutine::yielding(|h| {
             h.suspend_with(2);
             3
         });

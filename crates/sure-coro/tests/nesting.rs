@@ -12,7 +12,7 @@ use sure_coro::{Coroutine, CoroutineResult};
 /// Level 0 suspends twice and returns; each level above drives the one
 /// below, passing each yield up wrapped in its own name.
 fn level(n: u32, log: Log) -> Coroutine<(), String, String> {
-    Coroutine::new(move |h| {
+    Coroutine::yielding(move |h| {
         log.push(format!("L{n} start"));
         if n == 0 {
             h.suspend_with("y1".to_owned());
@@ -95,9 +95,9 @@ fn a_panic_in_the_innermost_travels_out_through_every_level() {
     let (l2, l1, l0) = (log.clone(), log.clone(), log.clone());
     let mut top = Coroutine::new(move |h| {
         let _g = l2.guard("L2");
-        let mut middle = Coroutine::new(move |h| {
+        let mut middle = Coroutine::yielding(move |h| {
             let _g = l1.guard("L1");
-            let mut inner = Coroutine::new(move |h| {
+            let mut inner = Coroutine::yielding(move |h| {
                 let _g = l0.guard("L0");
                 h.suspend();
                 std::panic::panic_any(Innermost(7));
@@ -127,9 +127,9 @@ fn a_panic_in_the_innermost_travels_out_through_every_level() {
 fn dropping_the_outer_coroutine_unwinds_the_suspended_inner_ones() {
     let log = Log::new();
     let (l2, l1, l0) = (log.clone(), log.clone(), log.clone());
-    let mut top = Coroutine::new(move |h| {
-        let mut middle = Coroutine::new(move |h| {
-            let mut inner = Coroutine::new(move |h| {
+    let mut top = Coroutine::yielding(move |h| {
+        let mut middle = Coroutine::yielding(move |h| {
+            let mut inner = Coroutine::yielding(move |h| {
                 let _g = l0.guard("L0");
                 h.suspend();
                 l0.push("L0 continued");
@@ -153,8 +153,8 @@ fn dropping_the_outer_coroutine_unwinds_the_suspended_inner_ones() {
 
 #[test]
 fn an_inner_coroutine_can_outlive_the_body_that_built_it() {
-    let mut outer: Coroutine<(), (), Coroutine<(), u32, u32>> = Coroutine::new(|_h| {
-        let mut inner = Coroutine::new(|h| {
+    let mut outer: Coroutine<(), (), Coroutine<(), u32, u32>> = Coroutine::yielding(|_h| {
+        let mut inner = Coroutine::yielding(|h| {
             h.suspend_with(1);
             h.suspend_with(2);
             3
@@ -174,7 +174,7 @@ fn an_inner_coroutine_can_outlive_the_body_that_built_it() {
 
 #[test]
 fn a_coroutine_can_be_resumed_by_different_bodies_in_turn() {
-    let shared = Rc::new(RefCell::new(Coroutine::new(|h| {
+    let shared = Rc::new(RefCell::new(Coroutine::yielding(|h| {
         let mut n = 0;
         loop {
             n += 1;
@@ -184,7 +184,7 @@ fn a_coroutine_can_be_resumed_by_different_bodies_in_turn() {
     let _: &Rc<RefCell<Coroutine<(), i32, ()>>> = &shared;
     let make = |name: &'static str| {
         let shared = shared.clone();
-        Coroutine::new(move |h| {
+        Coroutine::yielding(move |h| {
             for _ in 0..3 {
                 let n = shared.borrow_mut().resume().into_yield().unwrap();
                 h.suspend_with(format!("{name}{n}"));
@@ -211,7 +211,7 @@ fn a_coroutine_can_be_resumed_by_different_bodies_in_turn() {
 
 /// A chain of `depth` coroutines, each driving the next.
 fn chain(depth: u32) -> Coroutine<(), u32, u32> {
-    Coroutine::new(move |h| {
+    Coroutine::yielding(move |h| {
         if depth == 0 {
             h.suspend_with(0);
             return 0;

@@ -19,7 +19,7 @@ fn a_str_payload_comes_out_of_resume() {
 
 #[test]
 fn a_string_payload_comes_out_of_resume() {
-    let mut co = Coroutine::new(|h| {
+    let mut co = Coroutine::yielding(|h| {
         h.suspend();
         let n = std::hint::black_box(7);
         panic!("failed with {n}");
@@ -41,7 +41,7 @@ struct MyError {
 
 #[test]
 fn a_custom_payload_comes_out_of_resume() {
-    let mut co = Coroutine::new(|h| {
+    let mut co = Coroutine::yielding(|h| {
         h.suspend_with(1);
         h.suspend_with(2);
         panic::panic_any(MyError {
@@ -90,7 +90,7 @@ fn destructors_on_the_body_stack_run_during_the_unwind_innermost_first() {
     let log = Log::new();
     let body_log = log.clone();
     let captured = log.guard("captured");
-    let mut co = Coroutine::new(move |h| {
+    let mut co = Coroutine::yielding(move |h| {
         let _outer = body_log.guard("outer");
         assert_eq!(captured.name, "captured");
         nested_guards(2, &body_log, h);
@@ -135,7 +135,7 @@ fn the_input_held_by_a_panicking_body_is_dropped() {
 
 #[test]
 fn a_body_can_catch_its_own_panic_and_go_on() {
-    let mut co = Coroutine::new(|h| {
+    let mut co = Coroutine::yielding(|h| {
         let mut caught = 0;
         for i in 0..3 {
             let result = panic::catch_unwind(AssertUnwindSafe(|| {
@@ -183,7 +183,7 @@ fn a_panic_does_not_upset_the_thread_for_later_coroutines() {
         bad.resume();
         let payload = expect_panic(|| bad.resume());
         assert_eq!(message(&payload), Some(format!("round {round}").as_str()));
-        let mut good = Coroutine::new(|h| {
+        let mut good = Coroutine::yielding(|h| {
             h.suspend_with(1);
             2
         });

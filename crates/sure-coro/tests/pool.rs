@@ -105,7 +105,7 @@ fn a_zero_capacity_pool_keeps_nothing() {
     on_fresh_thread(|| {
         with_thread_pool(|p| p.set_capacity(0));
         for _ in 0..5 {
-            let mut co = Coroutine::new(|h| h.suspend_with(1));
+            let mut co = Coroutine::yielding(|h| h.suspend_with(1));
             assert_eq!(co.resume().into_yield(), Some(1));
         }
         assert_eq!(pooled(), 0);
@@ -179,7 +179,7 @@ fn a_stack_taken_from_the_pool_by_hand_runs_a_coroutine() {
         let stack = with_thread_pool(|p| p.take()).unwrap();
         let mut co = Builder::new()
             .stack(stack)
-            .build(|h| h.suspend_with(9))
+            .build_yielding(|h| h.suspend_with(9))
             .unwrap();
         assert_eq!(co.resume().into_yield(), Some(9));
     });

@@ -17,7 +17,7 @@ fn ten_thousand_live_coroutines_in_rotation() {
     let start = Instant::now();
     let mut all: Vec<Coroutine<(), u64, u64>> = (0..LIVE as u64)
         .map(|id| {
-            Coroutine::new(move |h| {
+            Coroutine::yielding(move |h| {
                 // Touch this coroutine's stack with data only it knows.
                 let mut local = [0u64; 64];
                 for (i, slot) in local.iter_mut().enumerate() {
@@ -71,7 +71,7 @@ fn a_hundred_thousand_created_resumed_and_dropped() {
     let mut yielded = 0u64;
     let mut returned = 0u64;
     for i in 0..N {
-        let mut co = Coroutine::new(move |h| {
+        let mut co = Coroutine::yielding(move |h| {
             h.suspend_with(i);
             i * 2
         });

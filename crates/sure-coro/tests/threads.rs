@@ -152,7 +152,7 @@ fn many_short_threads_each_with_coroutines() {
     let total: u64 = (0..16u64)
         .map(|t| {
             thread::spawn(move || {
-                let mut co = Coroutine::new(move |h| {
+                let mut co = Coroutine::yielding(move |h| {
                     h.suspend_with(t);
                     t * 10
                 });

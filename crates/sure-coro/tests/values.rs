@@ -139,7 +139,7 @@ fn into_yield_and_into_return() {
 fn yielded_values_are_dropped_exactly_once() {
     let drops = DropCounter::new();
     let body_drops = drops.clone();
-    let mut co = Coroutine::new(move |h| {
+    let mut co = Coroutine::yielding(move |h| {
         for _ in 0..4 {
             h.suspend_with(body_drops.make());
         }
@@ -244,7 +244,7 @@ fn an_input_held_by_a_dropped_body_is_dropped() {
 fn a_yielded_value_left_in_a_result_is_dropped_with_it() {
     let drops = DropCounter::new();
     let body_drops = drops.clone();
-    let mut co = Coroutine::new(move |h| {
+    let mut co = Coroutine::yielding(move |h| {
         h.suspend_with(body_drops.make());
         h.suspend_with(body_drops.make());
     });
