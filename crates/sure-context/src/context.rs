@@ -193,6 +193,139 @@ impl ExecutionContext {
     ///   there. (A context first entered through [`exit_to`] links to
     ///   nothing, and backtraces end at its trampoline.)
     ///
+    /// # Keeping the link rule
+    ///
+    /// The link is an address: the trampoline records where the first switch
+    /// saved itself, and an unwinder walking out of the new context reads
+    /// the frame saved there *at the time of the walk*. So whenever the new
+    /// context runs, until it exits, that same `ExecutionContext` must hold a
+    /// suspended execution whose stack is still there. Two common ways to
+    /// break it: a task that starts another and then finishes (its context
+    /// keeps a stale stack pointer into a stack that is reused or freed, and
+    /// the walk ends in `<unknown>` or faults inside `std::backtrace`), and a
+    /// context that is a local of a function that returns while the tasks it
+    /// started live on.
+    ///
+    /// A scheduler keeps the rule by construction if
+    /// - one context, the scheduler's own (on the thread's main stack, in a
+    ///   structure that does not move), enters every fresh context;
+    /// - tasks switch among themselves only into contexts that have already
+    ///   started, and hand a turn that would start a fresh one to the
+    ///   scheduler, which starts it;
+    /// - the scheduler's context stays in place until every task it started
+    ///   has exited (or will never run again).
+    ///
+    /// Checking this here would need bookkeeping on every switch, so this
+    /// crate does not; a scheduler checks it where it keeps state anyway.
+    /// Below, every switch into a task goes through `Scheduler::enter`,
+    /// whose `debug_assert!` (free in release builds) catches a fresh task
+    /// entered from anywhere but the scheduler, and the scheduler asserts
+    /// that all tasks have exited before its context goes away. A test can
+    /// also take `std::backtrace::Backtrace::force_capture()` in a task that
+    /// runs after others have finished and look for the scheduler's function
+    /// in it: `tests/round_robin.rs` does so for the `round_robin` example,
+    /// which follows the same pattern.
+    ///
+    /// ```
+    /// use core::cell::{Cell, RefCell};
+    /// use core::ptr::{self, NonNull};
+    /// use sure_context::{ExecutionContext, Trampoline};
+    ///
+    /// const TASKS: usize = 3;
+    ///
+    /// /// Shared by the scheduler and the tasks, outside every trampoline object.
+    /// struct Scheduler {
+    ///     /// The scheduler's own context: the link of every task.
+    ///     main: ExecutionContext,
+    ///     tasks: [ExecutionContext; TASKS],
+    ///     started: [Cell<bool>; TASKS],
+    ///     finished: Cell<usize>,
+    ///     log: RefCell<Vec<usize>>,
+    /// }
+    ///
+    /// impl Scheduler {
+    ///     /// Task `to`'s context, about to be switched into from `from`.
+    ///     /// Checks the link rule: only the scheduler enters a fresh task.
+    ///     fn enter(&self, from: &ExecutionContext, to: usize) -> &ExecutionContext {
+    ///         debug_assert!(
+    ///             self.started[to].get() || ptr::eq(from, &self.main),
+    ///             "task {to} is fresh: only the scheduler, its link, may enter it"
+    ///         );
+    ///         self.started[to].set(true);
+    ///         &self.tasks[to]
+    ///     }
+    /// }
+    ///
+    /// struct Task {
+    ///     id: usize,
+    ///     scheduler: *const Scheduler,
+    /// }
+    ///
+    /// impl Trampoline for Task {
+    ///     fn run(&mut self) -> ! {
+    ///         // SAFETY: the scheduler outlives every task (see below).
+    ///         let s = unsafe { &*self.scheduler };
+    ///         let own = &s.tasks[self.id];
+    ///         let next = (self.id + 1) % TASKS;
+    ///         for _ in 0..2 {
+    ///             s.log.borrow_mut().push(self.id);
+    ///             // SAFETY: `own` is this task's context. The target is
+    ///             // suspended: a started task in its own switch here, or the
+    ///             // scheduler in its switch into the task it started last.
+    ///             unsafe {
+    ///                 if s.started[next].get() {
+    ///                     own.switch_to(s.enter(own, next)); // straight to the next task
+    ///                 } else {
+    ///                     own.switch_to(&s.main); // the scheduler starts it
+    ///                 }
+    ///             }
+    ///         }
+    ///         s.finished.set(s.finished.get() + 1);
+    ///         // SAFETY: this stack holds nothing to drop, and nothing
+    ///         // switches to `own` again. The next task is suspended in its
+    ///         // last switch; after the last task, the scheduler is, in its
+    ///         // switch into that task.
+    ///         unsafe {
+    ///             if next == 0 {
+    ///                 ExecutionContext::exit_to(&s.main)
+    ///             } else {
+    ///                 ExecutionContext::exit_to(s.enter(own, next))
+    ///             }
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let mut stacks = vec![[0u128; 4096]; TASKS];
+    /// let mut shared = Scheduler {
+    ///     main: ExecutionContext::new(),
+    ///     tasks: Default::default(),
+    ///     started: Default::default(),
+    ///     finished: Cell::new(0),
+    ///     log: RefCell::new(Vec::new()),
+    /// };
+    /// // From here on the scheduler is reached only through this pointer.
+    /// let s: *mut Scheduler = &mut shared;
+    /// let mut objects: [Task; TASKS] = core::array::from_fn(|id| Task { id, scheduler: s });
+    /// for (id, (object, stack)) in objects.iter_mut().zip(&mut stacks).enumerate() {
+    ///     let stack = NonNull::slice_from_raw_parts(NonNull::from(stack).cast::<u8>(), 4096 * 16);
+    ///     // SAFETY: the stacks, the objects and the scheduler outlive every
+    ///     // task, and nothing else uses them; no task runs yet.
+    ///     unsafe { (*s).tasks[id] = ExecutionContext::setup(stack, NonNull::from(object)) };
+    /// }
+    /// // SAFETY: nothing writes the scheduler from here on.
+    /// let s = unsafe { &*s };
+    /// // Start each task in turn. Control comes back here when a task's next
+    /// // one is fresh, and at the end, when the last task exits.
+    /// for id in 0..TASKS {
+    ///     // SAFETY: `main` is this execution's context, in place and
+    ///     // suspended whenever a task runs; task `id` is fresh.
+    ///     unsafe { s.main.switch_to(s.enter(&s.main, id)) };
+    /// }
+    /// // The scheduler's context outlives every task it started.
+    /// assert_eq!(s.finished.get(), TASKS);
+    /// assert_eq!(*s.log.borrow(), [0, 1, 2, 0, 1, 2]);
+    /// ```
+    ///
     /// [`exit_to`]: ExecutionContext::exit_to
     pub unsafe fn setup<T: Trampoline>(stack: NonNull<[u8]>, trampoline: NonNull<T>) -> Self {
         let bottom = stack.cast::<u8>().as_ptr() as usize;

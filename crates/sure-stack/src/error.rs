@@ -1,6 +1,9 @@
 //! [`StackError`] and the classification of failed `mmap` / `mprotect` calls,
 //! telling mapping exhaustion (`vm.max_map_count`) apart from other failures.
 
+use core::fmt;
+use std::io::{self, Read};
+
 use nix::errno::Errno;
 
 /// How close to `vm.max_map_count` the process's mapping count must be for an
@@ -13,21 +16,30 @@ const MAP_COUNT_MARGIN: usize = 16;
 #[non_exhaustive]
 pub enum StackError {
     /// The requested size is 0, below
-    /// [`MIN_STACK_SIZE`](crate::MIN_STACK_SIZE), or so large that rounding it
-    /// up to whole pages and adding the guard page overflows the address
-    /// space.
-    #[error(
-        "invalid stack size of {requested} bytes: a stack must have at least {min} bytes \
-         (MIN_STACK_SIZE) and at most {max} bytes; the size is rounded up to whole pages \
-         and one guard page is added below it"
-    )]
+    /// [`MIN_STACK_SIZE`](crate::MIN_STACK_SIZE), or so large that, rounded
+    /// up to whole pages with the guard page added, the mapping would span
+    /// more than `isize::MAX` bytes.
+    ///
+    /// The message says which: for a size that is too small it names
+    /// [`MIN_STACK_SIZE`](crate::MIN_STACK_SIZE); for one that is too large
+    /// it says that no mapping can be that big and asks for a smaller stack.
+    #[error(fmt = fmt_invalid_size)]
     #[non_exhaustive]
     InvalidSize {
         /// The size that was asked for, in bytes.
         requested: usize,
         /// The smallest valid size ([`MIN_STACK_SIZE`](crate::MIN_STACK_SIZE)).
         min: usize,
-        /// The largest valid size on this system.
+        /// The largest size that passes validation: the largest multiple of
+        /// the page size that, with the guard page added, spans at most
+        /// `isize::MAX` bytes (the most one Rust object, or mapping, may
+        /// span).
+        ///
+        /// This bounds the arithmetic, not what the system can map: no
+        /// address space comes close to it (64-bit Linux gives a process at
+        /// most tens of PiB, `isize::MAX` bytes are 8 EiB), so sizes far
+        /// below it still fail with [`StackError::Map`] once they exceed the
+        /// free address space, `ulimit -v` or what overcommit allows.
         max: usize,
     },
 
@@ -41,15 +53,17 @@ pub enum StackError {
          mappings, so the default vm.max_map_count of 65530 allows about 32,750 live \
          stacks. Raise the limit (e.g. `sysctl -w vm.max_map_count=2200000` for about \
          a million stacks) or free stacks (drop them, shrink or clear stack pools)",
-        show_count(*.mappings),
-        show_count(*.max_map_count)
+        Count(*.mappings),
+        Count(*.max_map_count)
     )]
     #[non_exhaustive]
     MappingLimit {
         /// The system call that failed: `"mmap"` or `"mprotect"`.
         call: &'static str,
-        /// Lines in `/proc/self/maps` when the failure was diagnosed, if
-        /// they could be counted.
+        /// Lines in `/proc/self/maps` right after the call failed: the
+        /// process's mappings (including, for `mprotect`, the new stack's
+        /// mapping, which is unmapped again before the error is returned).
+        /// `None` only if the file could not be read.
         mappings: Option<usize>,
         /// The value of `/proc/sys/vm/max_map_count`, if it could be read.
         max_map_count: Option<usize>,
@@ -74,23 +88,113 @@ pub enum StackError {
 
 static_assertions::assert_impl_all!(StackError: Send, Sync, std::error::Error);
 
-fn show_count(count: Option<usize>) -> String {
-    count.map_or_else(|| "unknown".to_owned(), |n| n.to_string())
+/// A count that may be missing: the number, or "unknown" if it could not be
+/// read. Formats without allocating.
+struct Count(Option<usize>);
+
+impl fmt::Display for Count {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(n) => write!(f, "{n}"),
+            None => f.write_str("unknown"),
+        }
+    }
 }
 
-/// Counts the lines of `/proc/self/maps`: the process's memory mappings.
+/// A number of bytes with a grammatical unit: "1 byte", "0 bytes",
+/// "32768 bytes".
+struct Bytes(usize);
+
+impl fmt::Display for Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            1 => f.write_str("1 byte"),
+            n => write!(f, "{n} bytes"),
+        }
+    }
+}
+
+/// The message of [`StackError::InvalidSize`]: a size below `min` is too
+/// small, any other invalid size too large to map.
+fn fmt_invalid_size(
+    requested: &usize,
+    min: &usize,
+    max: &usize,
+    f: &mut fmt::Formatter<'_>,
+) -> fmt::Result {
+    if requested < min {
+        write!(
+            f,
+            "invalid stack size of {}: a stack needs at least {} (MIN_STACK_SIZE), so ask for \
+             at least that; the size is then rounded up to whole pages and one guard page is \
+             added below it",
+            Bytes(*requested),
+            Bytes(*min)
+        )
+    } else {
+        write!(
+            f,
+            "invalid stack size of {}: no stack can be that large. Rounded up to whole pages \
+             with a guard page added, a stack of more than {} would span more than isize::MAX \
+             bytes, which no mapping may, and what the address space, `ulimit -v` and \
+             vm.overcommit_memory really allow is far less; ask for a smaller stack",
+            Bytes(*requested),
+            Bytes(*max)
+        )
+    }
+}
+
+/// Reads the file at `path` in chunks into a buffer on the stack, passing
+/// each chunk to `chunk`. `None` if it cannot be opened or read.
+///
+/// Nothing is allocated on the heap: this runs when the process has just run
+/// out of memory mappings, when growing a heap buffer fails because `malloc`
+/// can get no more memory (its `mmap` hits the same limit, and so does
+/// extending the main heap with `brk`). The buffer is small because this may
+/// run on a coroutine's stack.
+fn read_in_chunks(path: &str, mut chunk: impl FnMut(&[u8])) -> Option<()> {
+    // Paths this short are turned into C strings on the stack, not the heap.
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut buf = [0u8; 4096];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => return Some(()),
+            Ok(n) => chunk(&buf[..n]),
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+}
+
+/// Counts the lines of `/proc/self/maps`: the process's memory mappings
+/// (plus one for `[vsyscall]` where the kernel lists it).
 fn mapping_count() -> Option<usize> {
-    let maps = std::fs::read("/proc/self/maps").ok()?;
-    Some(maps.iter().filter(|&&b| b == b'\n').count())
+    let mut lines = 0;
+    read_in_chunks("/proc/self/maps", |chunk| {
+        lines += chunk.iter().filter(|&&b| b == b'\n').count();
+    })?;
+    Some(lines)
 }
 
 /// Reads `/proc/sys/vm/max_map_count`.
 fn max_map_count() -> Option<usize> {
-    std::fs::read_to_string("/proc/sys/vm/max_map_count")
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+    // A decimal `usize` and a newline; anything longer is not a count.
+    let mut text = [0u8; 24];
+    let mut len = 0;
+    let mut too_long = false;
+    read_in_chunks("/proc/sys/vm/max_map_count", |chunk| {
+        match text.get_mut(len..len + chunk.len()) {
+            Some(dest) => {
+                dest.copy_from_slice(chunk);
+                len += chunk.len();
+            }
+            None => too_long = true,
+        }
+    })?;
+    if too_long {
+        return None;
+    }
+    core::str::from_utf8(&text[..len]).ok()?.trim().parse().ok()
 }
 
 /// Whether an `mmap` `ENOMEM` is due to the mapping limit: the mapping count
@@ -123,6 +227,109 @@ pub(crate) fn classify(call: &'static str, bytes: usize, errno: Errno) -> StackE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn invalid(requested: usize) -> String {
+        StackError::InvalidSize {
+            requested,
+            min: 32768,
+            max: 9_223_372_036_854_767_616,
+        }
+        .to_string()
+    }
+
+    #[test]
+    fn bytes_are_counted_grammatically() {
+        assert_eq!(Bytes(0).to_string(), "0 bytes");
+        assert_eq!(Bytes(1).to_string(), "1 byte");
+        assert_eq!(Bytes(2).to_string(), "2 bytes");
+        assert_eq!(Bytes(32768).to_string(), "32768 bytes");
+    }
+
+    #[test]
+    fn invalid_size_messages_are_exact() {
+        assert_eq!(
+            invalid(0),
+            "invalid stack size of 0 bytes: a stack needs at least 32768 bytes \
+             (MIN_STACK_SIZE), so ask for at least that; the size is then rounded up to whole \
+             pages and one guard page is added below it"
+        );
+        assert_eq!(
+            invalid(1),
+            "invalid stack size of 1 byte: a stack needs at least 32768 bytes \
+             (MIN_STACK_SIZE), so ask for at least that; the size is then rounded up to whole \
+             pages and one guard page is added below it"
+        );
+        assert_eq!(
+            invalid(32767),
+            "invalid stack size of 32767 bytes: a stack needs at least 32768 bytes \
+             (MIN_STACK_SIZE), so ask for at least that; the size is then rounded up to whole \
+             pages and one guard page is added below it"
+        );
+        assert_eq!(
+            invalid(usize::MAX),
+            "invalid stack size of 18446744073709551615 bytes: no stack can be that large. \
+             Rounded up to whole pages with a guard page added, a stack of more than \
+             9223372036854767616 bytes would span more than isize::MAX bytes, which no mapping \
+             may, and what the address space, `ulimit -v` and vm.overcommit_memory really \
+             allow is far less; ask for a smaller stack"
+        );
+    }
+
+    /// Lines of `/proc/self/maps` read the simple way, allocating.
+    fn lines_of_maps() -> usize {
+        let maps = std::fs::read("/proc/self/maps").unwrap();
+        maps.iter().filter(|&&b| b == b'\n').count()
+    }
+
+    #[test]
+    fn the_mapping_count_reads_the_whole_file() {
+        // 200 stacks make 400 more lines: many chunks of 4096 bytes.
+        let stacks: Vec<crate::Stack> = (0..200)
+            .map(|_| crate::Stack::allocate_at_least(crate::MIN_STACK_SIZE).unwrap())
+            .collect();
+        let counted = mapping_count().expect("/proc/self/maps is readable");
+        let lines = lines_of_maps();
+        assert!(counted >= 2 * stacks.len(), "{counted} mappings");
+        // Other tests map and unmap a few stacks meanwhile, not hundreds.
+        assert!(
+            counted.abs_diff(lines) <= 64,
+            "counted {counted} mappings, the file has {lines} lines"
+        );
+    }
+
+    #[test]
+    fn max_map_count_is_the_sysctl() {
+        let expected = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+            .ok()
+            .and_then(|text| text.trim().parse::<usize>().ok());
+        assert_eq!(max_map_count(), expected);
+    }
+
+    #[test]
+    fn mapping_limit_messages_report_the_counts() {
+        let err = StackError::MappingLimit {
+            call: "mmap",
+            mappings: Some(65531),
+            max_map_count: Some(65530),
+        };
+        assert!(
+            err.to_string().starts_with(
+                "mmap failed with ENOMEM: the process has run out of memory mappings \
+                 (65531 mappings in use, vm.max_map_count = 65530). "
+            ),
+            "{err}"
+        );
+        let err = StackError::MappingLimit {
+            call: "mprotect",
+            mappings: None,
+            max_map_count: None,
+        };
+        assert!(
+            err.to_string()
+                .contains("(unknown mappings in use, vm.max_map_count = unknown)"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn near_limit_needs_both_numbers_and_the_margin() {

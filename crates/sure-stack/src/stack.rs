@@ -15,24 +15,33 @@ use crate::{MIN_STACK_SIZE, StackError, page_size};
 /// The largest usable size that still leaves room for the guard page while
 /// keeping the whole mapping within `isize::MAX` bytes (the most a Rust
 /// object, and so a slice over the stack, may span).
+///
+/// A bound on the arithmetic only: no system can map anything near it, and
+/// [`StackError::InvalidSize`] says so rather than offer it as a size to ask
+/// for.
 fn max_stack_size() -> usize {
     let page = page_size();
     (isize::MAX as usize / page) * page - page
 }
 
-/// Validates a requested size and rounds it up to whole pages.
-pub(crate) fn usable_len(requested: usize) -> Result<usize, StackError> {
-    let invalid = || StackError::InvalidSize {
+/// The error for a request of `requested` bytes that is below
+/// [`MIN_STACK_SIZE`] or above [`max_stack_size`].
+fn invalid_size(requested: usize) -> StackError {
+    StackError::InvalidSize {
         requested,
         min: MIN_STACK_SIZE,
         max: max_stack_size(),
-    };
+    }
+}
+
+/// Validates a requested size and rounds it up to whole pages.
+pub(crate) fn usable_len(requested: usize) -> Result<usize, StackError> {
     if requested < MIN_STACK_SIZE {
-        return Err(invalid());
+        return Err(invalid_size(requested));
     }
     match requested.checked_next_multiple_of(page_size()) {
         Some(rounded) if rounded <= max_stack_size() => Ok(rounded),
-        _ => Err(invalid()),
+        _ => Err(invalid_size(requested)),
     }
 }
 
@@ -120,11 +129,7 @@ impl Stack {
         let mapping_len = usable + page;
         let Some(length) = NonZeroUsize::new(mapping_len) else {
             // Unreachable in practice: `usable >= MIN_STACK_SIZE > 0`.
-            return Err(StackError::InvalidSize {
-                requested: bytes,
-                min: MIN_STACK_SIZE,
-                max: max_stack_size(),
-            });
+            return Err(invalid_size(bytes));
         };
 
         #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -415,5 +420,39 @@ mod tests {
         assert!(max + page_size() <= isize::MAX as usize);
         assert_eq!(usable_len(max).ok(), Some(max));
         assert!(usable_len(max + 1).is_err());
+    }
+
+    #[test]
+    fn invalid_sizes_say_what_is_wrong() {
+        let small = |requested: &str| {
+            format!(
+                "invalid stack size of {requested}: a stack needs at least {MIN_STACK_SIZE} \
+                 bytes (MIN_STACK_SIZE), so ask for at least that; the size is then rounded up \
+                 to whole pages and one guard page is added below it"
+            )
+        };
+        let err = usable_len(0).unwrap_err();
+        assert!(
+            matches!(err, StackError::InvalidSize { requested: 0, min: MIN_STACK_SIZE, max, .. }
+                if max == max_stack_size()),
+            "{err:?}"
+        );
+        assert_eq!(err.to_string(), small("0 bytes"));
+        assert_eq!(usable_len(1).unwrap_err().to_string(), small("1 byte"));
+        assert_eq!(usable_len(2).unwrap_err().to_string(), small("2 bytes"));
+
+        for huge in [usize::MAX, max_stack_size() + 1] {
+            assert_eq!(
+                usable_len(huge).unwrap_err().to_string(),
+                format!(
+                    "invalid stack size of {huge} bytes: no stack can be that large. Rounded up \
+                     to whole pages with a guard page added, a stack of more than {} bytes \
+                     would span more than isize::MAX bytes, which no mapping may, and what the \
+                     address space, `ulimit -v` and vm.overcommit_memory really allow is far \
+                     less; ask for a smaller stack",
+                    max_stack_size()
+                )
+            );
+        }
     }
 }

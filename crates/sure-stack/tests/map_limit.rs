@@ -5,6 +5,16 @@
 //! moment no mapping is left). Freeing the stacks must make allocation work
 //! again.
 //!
+//! The error must also report how many mappings were in use: a number, not
+//! "unknown". Counting them reads `/proc/self/maps` at the limit, where
+//! `malloc` can get no more memory (its `mmap` fails, and so does growing the
+//! main heap with `brk`), so the count must not need the heap to grow. A
+//! thread with its own `malloc` arena can still grow it without a new
+//! mapping, which hides the problem, so the test runs twice: in the test's
+//! own thread, and in a child copy of this binary whose threads all
+//! allocate from the main heap (`GLIBC_TUNABLES=glibc.malloc.arena_max=1`;
+//! elsewhere than glibc the child merely repeats the test).
+//!
 //! This file holds a single test so that it runs alone in its own process:
 //! no other test's mappings come and go, and no other test runs out of
 //! mappings because of it.
@@ -16,7 +26,9 @@
 //! that it still reaches the limit quickly. `SURE_MAP_LIMIT_HEADROOM=<n>`
 //! forces that path with `n` mappings left, to test it on any machine.
 
+use std::io::Read;
 use std::num::NonZeroUsize;
+use std::process::Command;
 use std::ptr::NonNull;
 use std::time::Instant;
 
@@ -35,6 +47,11 @@ const HEADROOM_ENV: &str = "SURE_MAP_LIMIT_HEADROOM";
 /// hit: the test harness's other threads and the allocator may map or unmap
 /// a few on their own.
 const SLACK: usize = 64;
+/// Set in the child copy of this test binary that repeats the test with a
+/// single `malloc` arena.
+const CHILD_ENV: &str = "SURE_MAP_LIMIT_CHILD";
+/// This file's test, run alone in the child.
+const TEST_NAME: &str = "allocating_stacks_until_the_mapping_limit_fails_cleanly_and_recovers";
 
 fn max_map_count() -> Option<usize> {
     std::fs::read_to_string("/proc/sys/vm/max_map_count")
@@ -44,9 +61,19 @@ fn max_map_count() -> Option<usize> {
         .ok()
 }
 
+/// Lines of `/proc/self/maps`, read through a buffer on the stack: at the
+/// limit a growing heap buffer may fail to allocate (see the file's
+/// documentation).
 fn mapping_count() -> usize {
-    let maps = std::fs::read("/proc/self/maps").expect("/proc/self/maps");
-    maps.iter().filter(|&&b| b == b'\n').count()
+    let mut maps = std::fs::File::open("/proc/self/maps").expect("/proc/self/maps");
+    let mut buf = [0u8; 4096];
+    let mut lines = 0;
+    loop {
+        match maps.read(&mut buf).expect("reading /proc/self/maps") {
+            0 => return lines,
+            n => lines += buf[..n].iter().filter(|&&b| b == b'\n').count(),
+        }
+    }
 }
 
 /// One reserved, inaccessible region in which every other page is made
@@ -156,9 +183,19 @@ fn check_limit_error(err: &StackError, limit: usize, expect_call: Option<&str>) 
         mappings + SLACK >= limit,
         "the failure came at the limit: {mappings} mappings of {limit}"
     );
+    assert!(
+        mappings <= limit + SLACK,
+        "no more mappings than the limit allows: {mappings} mappings of {limit}"
+    );
     let text = err.to_string();
-    assert!(text.contains("vm.max_map_count"), "{text}");
-    assert!(text.contains(&limit.to_string()), "{text}");
+    assert!(
+        text.starts_with(&format!(
+            "{call} failed with ENOMEM: the process has run out of memory mappings \
+             ({mappings} mappings in use, vm.max_map_count = {limit})."
+        )),
+        "the message reports the count of mappings in use: {text}"
+    );
+    assert!(!text.contains("unknown"), "{text}");
     assert!(text.contains(call), "{text}");
     text
 }
@@ -169,6 +206,42 @@ fn allocating_stacks_until_the_mapping_limit_fails_cleanly_and_recovers() {
         println!("no /proc/sys/vm/max_map_count: nothing to check on this system");
         return;
     };
+    let in_child = std::env::var_os(CHILD_ENV).is_some();
+    exhaust_and_recover(limit, if in_child { "child" } else { "test thread" });
+    if in_child {
+        return;
+    }
+
+    // Again with every thread allocating from the main heap, which cannot
+    // grow at the limit.
+    let tunables = match std::env::var("GLIBC_TUNABLES") {
+        Ok(set) if !set.is_empty() => format!("{set}:glibc.malloc.arena_max=1"),
+        _ => "glibc.malloc.arena_max=1".to_owned(),
+    };
+    let out = Command::new(std::env::current_exe().expect("the test binary"))
+        .args(["--exact", TEST_NAME, "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, "1")
+        .env("GLIBC_TUNABLES", tunables)
+        .output()
+        .expect("running the child");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("child (glibc.malloc.arena_max=1):\n{stdout}{stderr}");
+    assert!(
+        out.status.success(),
+        "the test failed with a single malloc arena ({}):\n{stdout}{stderr}",
+        out.status
+    );
+    assert!(
+        stdout.contains("1 passed"),
+        "the child ran the test:\n{stdout}{stderr}"
+    );
+}
+
+/// Allocates stacks until the mapping limit, checks the errors there, frees
+/// everything and checks that allocation works again. `label` says where it
+/// runs, for the report.
+fn exhaust_and_recover(limit: usize, label: &str) {
     let started = Instant::now();
     let before = mapping_count();
     assert!(before < limit, "{before} mappings already, limit {limit}");
@@ -271,7 +344,7 @@ fn allocating_stacks_until_the_mapping_limit_fails_cleanly_and_recovers() {
     Stack::allocate_at_least(DEFAULT_STACK_SIZE).expect("a default stack again");
 
     println!(
-        "checked: {allocated} stacks of {MIN_STACK_SIZE} bytes allocated from {reach_from} \
+        "{label}: checked: {allocated} stacks of {MIN_STACK_SIZE} bytes allocated from {reach_from} \
          mappings until vm.max_map_count = {limit} ({at_limit} mappings); the failure was \
          {first:?}; {} more failed allocations ({per_failure:.2?} each) left {after_retries} \
          mappings; {page_count} \
