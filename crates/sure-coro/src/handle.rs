@@ -3,7 +3,8 @@
 use std::panic;
 use std::ptr::NonNull;
 
-use crate::root::{Cancel, Channel, Phase};
+use crate::cancel::Cancelled;
+use crate::root::{Channel, Phase};
 use crate::thread_bound::{StackPtr, StaysOnItsThread};
 
 /// The body's side of a coroutine: suspends it, handing a value out and
@@ -45,9 +46,11 @@ impl<I, Y> SuspendHandle<I, Y> {
     /// Suspends the coroutine, handing `value` to the `resume` that is
     /// running it, and returns the value of the next resume.
     ///
-    /// If the coroutine is dropped while suspended here, this does not
-    /// return: it unwinds the body's stack (running every destructor on it)
-    /// with a private panic payload, without calling the panic hook.
+    /// If the coroutine is cancelled (dropped, or
+    /// [`force_unwind`](crate::Coroutine::force_unwind)) while suspended
+    /// here, this does not return: it unwinds the body's stack (running
+    /// every destructor on it) with a [`Cancelled`] payload, without calling
+    /// the panic hook.
     ///
     /// ```
     /// use sure_coro::{Coroutine, CoroutineResult};
@@ -132,5 +135,5 @@ fn cancel<I, Y>(channel: *mut Channel<I, Y>) -> ! {
             drop((*channel).yielded.assume_init_read());
         }
     }
-    panic::resume_unwind(Box::new(Cancel))
+    panic::resume_unwind(Box::new(Cancelled))
 }

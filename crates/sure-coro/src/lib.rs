@@ -92,7 +92,9 @@
 //! [`StackPool::DEFAULT_CAPACITY`]: sure_stack::StackPool::DEFAULT_CAPACITY
 
 mod builder;
+mod cancel;
 mod coroutine;
+mod ending;
 mod generator;
 mod handle;
 mod overflow;
@@ -102,7 +104,8 @@ mod thread_bound;
 mod thread_exit;
 
 pub use builder::Builder;
-pub use coroutine::{Coroutine, CoroutineResult};
+pub use cancel::{Cancelled, is_cancellation};
+pub use coroutine::{Coroutine, CoroutineResult, CoroutineState};
 pub use generator::Generator;
 pub use handle::SuspendHandle;
 pub use pool::with_thread_pool;

@@ -17,11 +17,6 @@ use crate::handle::SuspendHandle;
 /// A panic payload, as `catch_unwind` returns it.
 pub(crate) type Payload = Box<dyn Any + Send + 'static>;
 
-/// The private panic payload that unwinds a suspended coroutine's stack
-/// when it is dropped. Nothing outside this crate can name it, so a body
-/// can only catch it as an opaque payload.
-pub(crate) struct Cancel;
-
 /// The resume/suspend channel: everything the body's side needs, without
 /// the return type (the handle does not know it).
 #[repr(C)]
