@@ -27,8 +27,8 @@ const FRESH_STACK_BYTES: usize = sure_stack::DEFAULT_STACK_SIZE + 4 * 1024;
 /// Drives a sure coroutine through its life: suspend once, return.
 #[inline(always)]
 fn sure_life(mut co: sure_coro::Coroutine) {
-    black_box(co.resume());
-    black_box(co.resume());
+    let _ = black_box(co.resume());
+    let _ = black_box(co.resume());
 }
 
 /// Drives a corosensei coroutine through its life: suspend once, return.

@@ -49,7 +49,7 @@ fn sure(group: &mut BenchmarkGroup<'_, WallTime>, depth: u32) {
             black_box(sure_descend(h, black_box(depth)));
         }
     });
-    co.resume();
+    let _ = co.resume();
     group.bench_function(BenchmarkId::new("sure", depth), |b| {
         b.iter(|| black_box(co.resume()))
     });

@@ -28,14 +28,14 @@ fn sure(group: &mut BenchmarkGroup<'_, WallTime>) {
                     h.suspend();
                 }
             });
-            co.resume();
+            let _ = co.resume();
             co
         })
         .collect();
     let mut next = 0;
     group.bench_function(BenchmarkId::new("sure", COUNT), |b| {
         b.iter(|| {
-            black_box(coroutines[next].resume());
+            let _ = black_box(coroutines[next].resume());
             next += 1;
             if next == COUNT {
                 next = 0;

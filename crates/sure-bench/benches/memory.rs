@@ -67,7 +67,7 @@ fn measure(implementation: &str) -> Growth {
                 let mut co: sure_coro::Coroutine = sure_coro::Coroutine::new(|h| {
                     touch_and_suspend(|| h.suspend());
                 });
-                co.resume();
+                let _ = co.resume();
                 all.push(co);
             }
             std::mem::forget(all);

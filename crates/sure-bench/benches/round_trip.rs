@@ -27,7 +27,7 @@ fn sure(group: &mut BenchmarkGroup<'_, WallTime>) {
             h.suspend();
         }
     });
-    unit.resume();
+    let _ = unit.resume();
     group.bench_function(BenchmarkId::new("sure", "unit"), |b| {
         b.iter(|| black_box(unit.resume()))
     });
@@ -38,7 +38,7 @@ fn sure(group: &mut BenchmarkGroup<'_, WallTime>) {
                 x = h.suspend_with(x.wrapping_add(1));
             }
         });
-    value.resume_with(0);
+    let _ = value.resume_with(0);
     let mut n = 0u64;
     group.bench_function(BenchmarkId::new("sure", "u64"), |b| {
         b.iter(|| {

@@ -48,9 +48,9 @@ fn sure_round_trip(iterations: u64) {
             h.suspend();
         }
     });
-    co.resume();
+    let _ = co.resume();
     for _ in 0..iterations {
-        black_box(co.resume());
+        let _ = black_box(co.resume());
     }
 }
 
@@ -72,8 +72,8 @@ fn corosensei_round_trip(iterations: u64) {
 fn sure_create(iterations: u64) {
     let life = || {
         let mut co = sure_coro::Coroutine::new(|h| h.suspend());
-        black_box(co.resume());
-        black_box(co.resume());
+        let _ = black_box(co.resume());
+        let _ = black_box(co.resume());
     };
     life();
     for _ in 0..iterations {

@@ -41,7 +41,7 @@ fn main() {
         h.suspend();
         unreachable!("never resumed a second time");
     });
-    halfway.resume();
+    let _ = halfway.resume();
     drop(halfway);
 
     let (expected, how) = if cfg!(panic = "abort") {

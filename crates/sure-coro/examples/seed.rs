@@ -10,8 +10,8 @@ fn main() {
         h.suspend();
         println!("step 2");
     });
-    co.resume(); // prints step 1, returns at the suspend
+    let _ = co.resume(); // prints step 1, returns at the suspend
     assert!(!co.is_completed());
-    co.resume(); // prints step 2, the body returns
+    let _ = co.resume(); // prints step 2, the body returns
     assert!(co.is_completed());
 }

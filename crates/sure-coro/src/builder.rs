@@ -63,7 +63,7 @@ impl Builder {
     /// `into_stack`.
     ///
     /// ```
-    /// use sure_stack::Stack;
+    /// use sure_coro::Stack;
     ///
     /// let stack = Stack::allocate_at_least(32 * 1024).unwrap();
     /// let mut co = sure_coro::Builder::new().stack(stack).build_yielding(|h| h.suspend_with(7)).unwrap();

@@ -16,7 +16,17 @@ use crate::root::{Channel, Header, Phase, Status};
 use crate::thread_bound::{StackPtr, StaysOnItsThread};
 
 /// What a [`resume`](Coroutine::resume) ended with.
+///
+/// It must be used, as a `Result` must: it may hold the body's return value.
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// let mut co = sure_coro::Coroutine::new(|_h| String::from("lost"));
+/// co.resume();
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[must_use = "the body may have returned a value, or suspended with one; \
+              `let _ = co.resume();` ignores it"]
 pub enum CoroutineResult<Yield, Return> {
     /// The body suspended, handing out this value; resume it again to go on.
     Yield(Yield),
@@ -25,6 +35,27 @@ pub enum CoroutineResult<Yield, Return> {
 }
 
 impl<Y, R> CoroutineResult<Y, R> {
+    /// Whether the body suspended.
+    ///
+    /// ```
+    /// let mut co = sure_coro::Coroutine::new(|h| h.suspend());
+    /// assert!(co.resume().is_yield());
+    /// assert!(!co.resume().is_yield());
+    /// ```
+    pub fn is_yield(&self) -> bool {
+        matches!(self, CoroutineResult::Yield(_))
+    }
+
+    /// Whether the body returned: the coroutine is completed.
+    ///
+    /// ```
+    /// let mut co = sure_coro::Coroutine::new(|_h| "done");
+    /// assert!(co.resume().is_return());
+    /// ```
+    pub fn is_return(&self) -> bool {
+        matches!(self, CoroutineResult::Return(_))
+    }
+
     /// The suspended value, if the body suspended.
     ///
     /// ```
@@ -254,9 +285,8 @@ type Invariant<I, Y, R> = PhantomData<fn(I, Y, R) -> (I, Y, R)>;
 ///     h.suspend();
 ///     println!("step 2");
 /// });
-/// co.resume(); // prints step 1, returns at the suspend
-/// assert!(!co.is_completed());
-/// co.resume(); // prints step 2, the body returns
+/// assert!(co.resume().is_yield()); // prints step 1, returns at the suspend
+/// assert!(co.resume().is_return()); // prints step 2, the body returns
 /// assert!(co.is_completed());
 /// ```
 pub struct Coroutine<Input = (), Yield = (), Return = ()> {
@@ -501,7 +531,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     /// ```
     /// let mut co = sure_coro::Coroutine::new(|h| h.suspend());
     /// assert!(!co.is_started());
-    /// co.resume();
+    /// let _ = co.resume();
     /// assert!(co.is_started());
     /// ```
     #[inline]
@@ -522,7 +552,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     /// use sure_coro::{Builder, Coroutine};
     ///
     /// let mut co = Coroutine::new(|h| h.suspend());
-    /// co.resume();
+    /// let _ = co.resume();
     /// let stack = co.into_stack();
     /// let mut again = Builder::new().stack(stack).build_yielding(|h| h.suspend_with(42)).unwrap();
     /// assert_eq!(again.resume().into_yield(), Some(42));

@@ -99,9 +99,9 @@ impl<I> SuspendHandle<I, ()> {
     ///     h.suspend();
     ///     println!("step 2");
     /// });
-    /// co.resume();
+    /// assert!(co.resume().is_yield());
     /// assert!(!co.is_completed());
-    /// co.resume();
+    /// assert!(co.resume().is_return());
     /// assert!(co.is_completed());
     /// ```
     #[inline(always)]

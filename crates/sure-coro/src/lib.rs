@@ -9,9 +9,8 @@
 //!     h.suspend();
 //!     println!("step 2");
 //! });
-//! co.resume(); // prints step 1, returns at the suspend
-//! assert!(!co.is_completed());
-//! co.resume(); // prints step 2, the body returns
+//! assert!(co.resume().is_yield()); // prints step 1, returns at the suspend
+//! assert!(co.resume().is_return()); // prints step 2, the body returns
 //! assert!(co.is_completed());
 //! ```
 //!
@@ -94,6 +93,7 @@
 mod builder;
 mod cancel;
 mod coroutine;
+mod current;
 mod ending;
 mod generator;
 mod handle;
@@ -106,10 +106,11 @@ mod thread_exit;
 pub use builder::Builder;
 pub use cancel::{Cancelled, is_cancellation};
 pub use coroutine::{Coroutine, CoroutineResult, CoroutineState};
+pub use current::is_inside_coroutine;
 pub use generator::Generator;
 pub use handle::SuspendHandle;
 pub use pool::with_thread_pool;
-pub use sure_stack::{DEFAULT_STACK_SIZE, StackError};
+pub use sure_stack::{DEFAULT_STACK_SIZE, MIN_STACK_SIZE, Stack, StackError, StackPool};
 
 static_assertions::assert_not_impl_any!(Coroutine: Send, Sync);
 static_assertions::assert_not_impl_any!(SuspendHandle: Send, Sync);

@@ -74,6 +74,19 @@
 //! - Only x86-64 Linux is supported; elsewhere [`prepare_thread`] does
 //!   nothing.
 
+/// The calling thread's own stack, `lo..hi`, if this thread has created a
+/// coroutine (and so was prepared) and its bounds could be had.
+pub(crate) fn thread_stack() -> Option<(usize, usize)> {
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    {
+        imp::thread_stack()
+    }
+    #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+    {
+        None
+    }
+}
+
 /// Makes sure this thread reports coroutine stack overflows. Called when
 /// the thread creates its first coroutine, and again for coroutines created
 /// while it exits; a thread-local load and a branch once prepared.
@@ -290,6 +303,12 @@ mod imp {
             // to unregister and unmap it, so it stays mapped.
             mem::forget(stack);
         }
+    }
+
+    /// See [`super::thread_stack`].
+    pub(super) fn thread_stack() -> Option<(usize, usize)> {
+        let info = THREAD.get();
+        (info.prepared && info.stack_lo < info.stack_hi).then_some((info.stack_lo, info.stack_hi))
     }
 
     /// This thread's stack bounds, id and name.

@@ -245,7 +245,7 @@ fn into_stack_runs_another_coroutine() {
 #[test]
 fn into_stack_of_a_pooled_coroutine() {
     let mut co = Coroutine::new(|h| h.suspend());
-    co.resume();
+    let _ = co.resume();
     let stack = co.into_stack();
     assert_eq!(stack.len(), DEFAULT_STACK_SIZE);
     let mut again = Builder::new()
@@ -261,7 +261,7 @@ fn sum_after_suspend<const N: usize>() -> u64 {
         h.suspend();
         black_box(&big).iter().map(|&b| u64::from(b)).sum::<u64>()
     });
-    co.resume();
+    let _ = co.resume();
     co.resume().into_return().unwrap()
 }
 
@@ -292,7 +292,7 @@ fn a_large_body_on_the_smallest_stack() {
             black_box(&big).iter().map(|&b| u32::from(b)).sum::<u32>()
         })
         .unwrap();
-    co.resume();
+    let _ = co.resume();
     assert_eq!(co.resume(), CoroutineResult::Return(10_000));
 }
 
@@ -309,7 +309,7 @@ fn a_large_body_dropped_unstarted_and_suspended() {
     };
     drop(make("unstarted"));
     let mut suspended = make("suspended");
-    suspended.resume();
+    let _ = suspended.resume();
     drop(suspended);
     assert_eq!(log.events(), ["drop unstarted", "drop suspended"]);
 }

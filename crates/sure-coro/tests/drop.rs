@@ -36,7 +36,7 @@ fn dropping_a_suspended_coroutine_unwinds_every_frame_innermost_first() {
         descend(4, &body_log, h);
         body_log.push("body continued");
     });
-    co.resume();
+    let _ = co.resume();
     assert!(log.events().is_empty());
     drop(co);
     assert_eq!(
@@ -86,8 +86,8 @@ fn dropping_a_completed_coroutine_does_nothing_more() {
         h.suspend();
         body_log.push("finished");
     });
-    co.resume();
-    co.resume();
+    let _ = co.resume();
+    let _ = co.resume();
     assert!(co.is_completed());
     assert_eq!(log.events(), ["finished", "drop local"]);
     drop(co);
@@ -111,7 +111,7 @@ fn a_body_that_catches_the_unwind_and_suspends_again_is_still_ended() {
         h.suspend();
         body_continued.set(true);
     });
-    co.resume();
+    let _ = co.resume();
     drop(co);
     assert_eq!(caught.get(), 1);
     assert!(
@@ -137,7 +137,7 @@ fn a_body_that_keeps_catching_the_unwind_runs_to_its_end() {
         }
         body_log.push("end of body");
     });
-    co.resume();
+    let _ = co.resume();
     drop(co);
     assert_eq!(caught.get(), 5, "each suspend after the drop unwinds again");
     assert!(!continued.get());
@@ -177,7 +177,7 @@ fn a_value_returned_by_a_body_that_caught_the_unwind_is_dropped() {
         let _ = panic::catch_unwind(AssertUnwindSafe(|| h.suspend()));
         body_drops.make()
     });
-    co.resume();
+    let _ = co.resume();
     drop(co);
     assert_eq!(drops.dropped(), 1);
 }
@@ -191,7 +191,7 @@ fn a_new_panic_while_being_dropped_comes_out_of_drop() {
         let _ = panic::catch_unwind(AssertUnwindSafe(|| h.suspend()));
         panic!("own payload during drop");
     });
-    co.resume();
+    let _ = co.resume();
     let payload = expect_panic(move || drop(co));
     assert_eq!(message(&payload), Some("own payload during drop"));
     assert_eq!(log.events(), ["drop body"]);
@@ -206,7 +206,7 @@ fn dropping_while_the_thread_is_already_unwinding_does_not_abort() {
         h.suspend();
         body_log.push("continued");
     });
-    co.resume();
+    let _ = co.resume();
     let scope_log = log.clone();
     let payload = expect_panic(move || {
         let _co = co;
@@ -226,7 +226,7 @@ fn a_new_panic_while_dropped_during_an_unwind_is_swallowed() {
         let _ = panic::catch_unwind(AssertUnwindSafe(|| h.suspend()));
         panic!("second payload");
     });
-    co.resume();
+    let _ = co.resume();
     let payload = expect_panic(move || {
         let _co = co;
         panic!("outer panic");
@@ -309,7 +309,7 @@ fn the_cancellation_does_not_call_the_panic_hook() {
         let _ = panic::catch_unwind(AssertUnwindSafe(|| h.suspend()));
         h.suspend();
     });
-    co.resume();
+    let _ = co.resume();
     drop(co);
     assert_eq!(
         HOOK_CALLS.with(Cell::get),
@@ -331,7 +331,7 @@ fn into_stack_unwinds_a_suspended_body() {
         h.suspend();
         body_log.push("continued");
     });
-    co.resume();
+    let _ = co.resume();
     let stack = co.into_stack();
     assert_eq!(log.events(), ["drop body"]);
     assert_eq!(stack.len(), sure_coro::DEFAULT_STACK_SIZE);
@@ -352,7 +352,7 @@ fn into_stack_passes_on_a_new_panic_of_the_ending_body() {
         let _ = panic::catch_unwind(AssertUnwindSafe(|| h.suspend()));
         panic!("while ending");
     });
-    co.resume();
+    let _ = co.resume();
     let payload = expect_panic(move || co.into_stack());
     assert_eq!(message(&payload), Some("while ending"));
 }

@@ -57,7 +57,7 @@ fn process_exit_in_a_body_kept_in_a_thread_local_exits_with_its_code() {
                 std::process::exit(7);
             }));
         });
-        RUNNING.with(|slot| slot.borrow_mut().as_mut().unwrap().resume());
+        let _ = RUNNING.with(|slot| slot.borrow_mut().as_mut().unwrap().resume());
     }) else {
         return;
     };
@@ -82,11 +82,11 @@ fn process_exit_in_a_nested_body_with_both_coroutines_in_thread_locals_exits_wit
                 });
                 RUNNING_CHILD.with(|slot| {
                     *slot.borrow_mut() = Some(child);
-                    slot.borrow_mut().as_mut().unwrap().resume();
+                    let _ = slot.borrow_mut().as_mut().unwrap().resume();
                 });
             }));
         });
-        RUNNING.with(|slot| slot.borrow_mut().as_mut().unwrap().resume());
+        let _ = RUNNING.with(|slot| slot.borrow_mut().as_mut().unwrap().resume());
     }) else {
         return;
     };
@@ -128,7 +128,7 @@ fn a_body_suspended_inside_a_thread_locals_with_is_leaked_at_thread_exit() {
                     h.suspend();
                 });
             });
-            co.resume();
+            let _ = co.resume();
             KEPT.with(|kept| *kept.borrow_mut() = Some(co));
             say(REACHED);
         });
@@ -156,7 +156,7 @@ fn a_body_suspended_inside_with_thread_pool_is_leaked_at_thread_exit() {
                     pool.set_capacity(3);
                 });
             });
-            co.resume();
+            let _ = co.resume();
             KEPT.with(|kept| *kept.borrow_mut() = Some(co));
             say(REACHED);
         });
@@ -177,9 +177,9 @@ fn a_body_suspended_inside_with_thread_pool_holds_the_pool_itself() {
             pool.len()
         })
     });
-    co.resume();
+    let _ = co.resume();
     // Meanwhile the thread-local holds a stand-in: coroutines still work.
-    Coroutine::new(|h| h.suspend()).resume();
+    let _ = Coroutine::new(|h| h.suspend()).resume();
     assert_eq!(
         with_thread_pool(|pool| pool.capacity()),
         sure_stack::StackPool::DEFAULT_CAPACITY
@@ -222,7 +222,7 @@ impl Drop for ResumeHolder {
     fn drop(&mut self) {
         HOLDER.with(|holder| {
             if let Some(co) = holder.borrow_mut().as_mut() {
-                co.resume();
+                let _ = co.resume();
             }
         });
     }
@@ -262,7 +262,7 @@ fn an_unstarted_coroutine_reached_again_while_its_closure_drops_is_released_once
             });
             with_thread_pool(|pool| pool.clear());
             POOL_CHECK.with(|_| ());
-            popper.resume();
+            let _ = popper.resume();
             HOLDER.with(|holder| *holder.borrow_mut() = Some(popper));
             let reach = ResumeHolder;
             let unstarted = Coroutine::new(move |_h| {
@@ -329,7 +329,7 @@ fn park_and_exit(on_unwind: fn(&RefCell<Option<Coroutine>>)) {
                 h.suspend();
             });
         });
-        co.resume();
+        let _ = co.resume();
         PARKED.with(|parked| *parked.borrow_mut() = Some(co));
         say(REACHED);
     });
@@ -352,7 +352,7 @@ fn a_coroutine_replaced_in_its_slot_during_its_own_unwind_is_released_once() {
                 let _other = SayOnDrop("the replacement's body");
                 h.suspend();
             });
-            other.resume();
+            let _ = other.resume();
             drop(parked.replace(Some(other)));
         },
     );
@@ -391,7 +391,7 @@ fn fill_fleet() {
                 h.suspend();
             });
         });
-        co.resume();
+        let _ = co.resume();
         FLEET.with(|fleet| fleet.borrow_mut().push(co));
     }
 }
@@ -453,7 +453,7 @@ fn into_stack_during_an_outer_panic_leaks_the_bodys_payload_as_drop_does() {
             let _ = panic::catch_unwind(AssertUnwindSafe(|| h.suspend()));
             panic!("the body panics while being unwound");
         });
-        co.resume();
+        let _ = co.resume();
         say(REACHED);
         let outer = panic::catch_unwind(AssertUnwindSafe(|| {
             let _into_stack = IntoStackOnDrop(Some(co));

@@ -142,7 +142,7 @@ fn from_a_coroutine_continues_where_it_is() {
 #[test]
 fn from_a_completed_coroutine_is_empty() {
     let mut co: Coroutine<(), u8, ()> = Coroutine::yielding(|_h| {});
-    co.resume();
+    let _ = co.resume();
     assert_eq!(Generator::from(co).next(), None);
 }
 
@@ -211,4 +211,58 @@ fn debug_names_the_generator() {
     let generator = Generator::new(|h| h.suspend_with(1));
     let text = format!("{generator:?}");
     assert!(text.starts_with("Generator"), "{text}");
+}
+
+#[test]
+fn a_generator_keeps_its_bodys_return_value_for_take_return() {
+    let mut g = Generator::new(|h| {
+        h.suspend_with(1);
+        "done"
+    });
+    assert!(!g.is_completed());
+    assert_eq!(g.take_return(), None, "nothing returned yet");
+    assert_eq!(g.next(), Some(1));
+    assert_eq!(g.next(), None);
+    assert!(g.is_completed());
+    assert_eq!(g.take_return(), Some("done"));
+    assert_eq!(g.take_return(), None, "taken once");
+    assert_eq!(g.next(), None, "fused");
+}
+
+#[test]
+fn a_generator_body_can_use_the_question_mark() {
+    fn numbers(text: &'static str) -> Generator<u8, Result<(), std::num::ParseIntError>> {
+        Generator::new(move |h| {
+            for word in text.split(',') {
+                h.suspend_with(word.parse()?);
+            }
+            Ok(())
+        })
+    }
+    let mut good = numbers("1,2,3");
+    assert_eq!(good.by_ref().collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(good.take_return(), Some(Ok(())));
+    let mut bad = numbers("1,x,3");
+    assert_eq!(bad.by_ref().collect::<Vec<_>>(), [1]);
+    assert!(matches!(bad.take_return(), Some(Err(_))));
+}
+
+#[test]
+fn a_generator_with_input_receives_a_value_with_every_step() {
+    // A lexer-fed parser in miniature: sums the numbers sent in, yielding
+    // each partial sum, until it is sent a negative number.
+    let mut sums = Generator::with_input(|h, mut n: i64| {
+        let mut total = 0;
+        while n >= 0 {
+            total += n;
+            n = h.suspend_with(total);
+        }
+        total
+    });
+    assert_eq!(sums.send(2), Some(2));
+    assert_eq!(sums.send(5), Some(7));
+    assert_eq!(sums.send(-1), None);
+    assert!(sums.is_completed());
+    assert_eq!(sums.take_return(), Some(7));
+    assert_eq!(sums.send(9), None, "a completed generator ignores input");
 }

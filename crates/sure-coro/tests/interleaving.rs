@@ -203,8 +203,8 @@ fn the_coroutine_value_can_move_between_resumes() {
 fn debug_shows_the_state() {
     let mut co = Coroutine::new(|h| h.suspend());
     assert!(format!("{co:?}").contains("Unstarted"), "{co:?}");
-    co.resume();
+    let _ = co.resume();
     assert!(format!("{co:?}").contains("Suspended"), "{co:?}");
-    co.resume();
+    let _ = co.resume();
     assert!(format!("{co:?}").contains("Completed"), "{co:?}");
 }

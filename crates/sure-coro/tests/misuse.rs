@@ -27,8 +27,8 @@ fn resuming_a_returned_coroutine_panics_and_never_reruns_the_body() {
         h.suspend();
         body_runs.set(body_runs.get() + 1);
     });
-    co.resume();
-    co.resume();
+    let _ = co.resume();
+    let _ = co.resume();
     assert!(co.is_completed());
     assert_eq!(runs.get(), 2);
     for _ in 0..3 {
@@ -57,7 +57,7 @@ fn resuming_after_a_panic_panics_with_the_completed_message() {
 fn the_input_of_a_resume_after_completion_is_dropped_once() {
     let drops = DropCounter::new();
     let mut co: Coroutine<common::Counted> = Coroutine::with_input(|_h, _x| ());
-    co.resume_with(drops.make());
+    let _ = co.resume_with(drops.make());
     assert_eq!(drops.dropped(), 1);
     let payload = expect_panic(|| co.resume_with(drops.make()));
     assert_completed_message(&payload);
@@ -84,11 +84,11 @@ fn a_body_cannot_resume_its_own_coroutine() {
         h.suspend();
         if let Some(me) = body_cell.borrow_mut().as_mut() {
             body_got_in.set(true);
-            me.resume();
+            let _ = me.resume();
         }
     }));
-    cell.borrow_mut().as_mut().unwrap().resume();
-    cell.borrow_mut().as_mut().unwrap().resume();
+    let _ = cell.borrow_mut().as_mut().unwrap().resume();
+    let _ = cell.borrow_mut().as_mut().unwrap().resume();
     let payload = expect_panic(|| cell.borrow_mut().as_mut().unwrap().resume());
     let text = message(&payload).expect("RefCell's panic message");
     assert!(text.contains("borrowed"), "{text}");
@@ -153,7 +153,7 @@ fn a_body_running_inside_with_thread_pool_can_build_coroutines() {
         let mut inner = Coroutine::yielding(|h| h.suspend_with(5));
         inner.resume().into_yield()
     });
-    outer.resume();
+    let _ = outer.resume();
     let got = with_thread_pool(|_| outer.resume());
     assert_eq!(got, CoroutineResult::Return(Some(5)));
 }

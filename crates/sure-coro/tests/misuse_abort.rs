@@ -55,7 +55,7 @@ fn a_destructor_panicking_while_a_dropped_coroutine_unwinds_aborts() {
                 let _inner = SayOnDrop("inner");
                 h.suspend();
             });
-            co.resume();
+            let _ = co.resume();
             say(REACHED);
             drop(co);
         },
@@ -88,7 +88,7 @@ fn a_destructor_panicking_while_a_body_panic_unwinds_aborts() {
                 h.suspend();
                 panic!("the body's own panic");
             });
-            co.resume();
+            let _ = co.resume();
             say(REACHED);
             let _ = panic::catch_unwind(AssertUnwindSafe(|| co.resume()));
         },
@@ -115,7 +115,7 @@ fn a_destructor_panicking_on_a_normal_return_comes_out_of_resume() {
         body_log.push("not reached");
         1
     });
-    co.resume();
+    let _ = co.resume();
     let payload = expect_panic(|| co.resume());
     assert_eq!(
         message(&payload),
@@ -145,7 +145,7 @@ fn a_destructor_that_catches_its_own_panic_during_the_drop_unwind_is_fine() {
         let _inner = body_log.guard("inner");
         h.suspend();
     });
-    co.resume();
+    let _ = co.resume();
     drop(co);
     assert!(caught.get());
     assert_eq!(log.events(), ["drop inner", "drop outer"]);
@@ -335,7 +335,7 @@ fn a_body_catching_the_drop_unwind_and_suspending_deeper_is_still_ended() {
         let _ = panic::catch_unwind(AssertUnwindSafe(|| guarded_descent(2, &body_log2, h)));
         guarded_descent(1, &body_log2, h);
     });
-    plain.resume();
+    let _ = plain.resume();
     drop(plain);
     assert_eq!(
         log2.events(),
@@ -565,10 +565,10 @@ fn resuming_a_completed_coroutine_panics_however_it_completed() {
         r.set(r.get() + 1);
         let mut inner: Coroutine<(), (), ()> = Coroutine::new(|_h| panic!("inner panic"));
         h.suspend_with(2);
-        inner.resume();
+        let _ = inner.resume();
         0
     });
-    relayed.resume_with(0);
+    let _ = relayed.resume_with(0);
     assert_eq!(
         message(&expect_panic(|| relayed.resume_with(0))),
         Some("inner panic")
@@ -580,8 +580,8 @@ fn resuming_a_completed_coroutine_panics_however_it_completed() {
     let mut misuser = Coroutine::with_input(move |_h, _x: u32| -> u32 {
         r.set(r.get() + 1);
         let mut inner: Coroutine = Coroutine::new(|_h| ());
-        inner.resume();
-        inner.resume();
+        let _ = inner.resume();
+        let _ = inner.resume();
         0
     });
     let payload = expect_panic(|| misuser.resume_with(0));
@@ -627,7 +627,7 @@ fn a_payload_that_panics_when_dropped_comes_out_and_can_be_dropped_by_the_catche
         h.suspend();
         panic::panic_any(BadPayload(1));
     });
-    co.resume();
+    let _ = co.resume();
     let payload = expect_panic(|| co.resume());
     assert_eq!(payload.downcast_ref::<BadPayload>().map(|p| p.0), Some(1));
     assert!(co.is_completed());
@@ -649,15 +649,15 @@ fn a_bad_payload_travels_through_nested_coroutines() {
                 h.suspend();
                 panic::panic_any(BadPayload(3));
             });
-            inner.resume();
+            let _ = inner.resume();
             h.suspend();
-            inner.resume();
+            let _ = inner.resume();
         });
-        middle.resume();
+        let _ = middle.resume();
         h.suspend();
-        middle.resume();
+        let _ = middle.resume();
     });
-    outer.resume();
+    let _ = outer.resume();
     let payload = expect_panic(|| outer.resume());
     assert_eq!(payload.downcast_ref::<BadPayload>().map(|p| p.0), Some(3));
     let second = expect_panic(move || drop(payload));
@@ -681,7 +681,7 @@ fn a_bad_payload_raised_while_being_dropped_comes_out_of_drop() {
         let _ = panic::catch_unwind(AssertUnwindSafe(|| h.suspend()));
         panic::panic_any(BadPayload(5));
     });
-    co.resume();
+    let _ = co.resume();
     let payload = expect_panic(move || drop(co));
     assert_eq!(payload.downcast_ref::<BadPayload>().map(|p| p.0), Some(5));
     let second = expect_panic(move || drop(payload));
@@ -716,7 +716,7 @@ fn a_body_panicking_while_dropped_during_an_outer_panic_is_leaked_not_aborted() 
         body_log.push("caught the cancellation");
         panic::panic_any(CountedPayload(body_drops));
     });
-    co.resume();
+    let _ = co.resume();
     let scope_log = log.clone();
     let payload = expect_panic(move || {
         let _co = co;
@@ -758,15 +758,15 @@ fn a_body_unwinding_its_own_children_during_an_outer_panic_does_not_abort() {
                     h.suspend();
                 }
             });
-            grandchild.resume();
+            let _ = grandchild.resume();
             loop {
                 h.suspend();
             }
         });
-        child.resume();
+        let _ = child.resume();
         h.suspend();
     });
-    co.resume();
+    let _ = co.resume();
     let payload = expect_panic(move || {
         let _co = co;
         panic!("outer");
@@ -789,7 +789,7 @@ fn a_bad_payload_swallowed_during_an_outer_panic_is_leaked_not_aborted() {
                 let _ = panic::catch_unwind(AssertUnwindSafe(|| h.suspend()));
                 panic::panic_any(LoudBadPayload);
             });
-            co.resume();
+            let _ = co.resume();
             say(REACHED);
             // Coroutine::drop swallows the body's new payload because the
             // thread is already panicking; dropping it would panic inside a
@@ -827,7 +827,7 @@ fn a_destructor_panicking_while_dropped_during_an_outer_panic_aborts() {
                 let _bad = PanicOnDrop("a body guard");
                 h.suspend();
             });
-            co.resume();
+            let _ = co.resume();
             say(REACHED);
             let _ = panic::catch_unwind(AssertUnwindSafe(move || {
                 let _co = co;
@@ -865,7 +865,7 @@ fn forgetting_suspended_coroutines_runs_no_destructor_and_the_thread_exits_fine(
                     let _tally = Tally(d);
                     h.suspend();
                 });
-                child.resume();
+                let _ = child.resume();
                 h.suspend_with(1);
             });
             assert_eq!(co.resume(), CoroutineResult::Yield(1));
@@ -910,7 +910,7 @@ fn a_suspended_coroutine_in_a_thread_local_is_ended_at_thread_exit() {
             h.suspend();
             c.fetch_add(1, Ordering::SeqCst);
         });
-        co.resume();
+        let _ = co.resume();
         PARKED.with(|p| *p.borrow_mut() = Some(co));
     })
     .join()

@@ -102,17 +102,17 @@ fn a_panic_in_the_innermost_travels_out_through_every_level() {
                 h.suspend();
                 std::panic::panic_any(Innermost(7));
             });
-            inner.resume();
+            let _ = inner.resume();
             h.suspend();
-            inner.resume();
+            let _ = inner.resume();
             unreachable!("the inner resume panicked");
         });
-        middle.resume();
+        let _ = middle.resume();
         h.suspend();
-        middle.resume();
+        let _ = middle.resume();
         unreachable!("the middle resume panicked");
     });
-    top.resume();
+    let _ = top.resume();
     assert!(log.events().is_empty());
     let payload = expect_panic(|| top.resume());
     assert_eq!(payload.downcast_ref::<Innermost>(), Some(&Innermost(7)));
@@ -135,16 +135,16 @@ fn dropping_the_outer_coroutine_unwinds_the_suspended_inner_ones() {
                 l0.push("L0 continued");
             });
             let _g = l1.guard("L1");
-            inner.resume();
+            let _ = inner.resume();
             h.suspend();
             l1.push("L1 continued");
         });
         let _g = l2.guard("L2");
-        middle.resume();
+        let _ = middle.resume();
         h.suspend();
         l2.push("L2 continued");
     });
-    top.resume();
+    let _ = top.resume();
     drop(top);
     // Locals drop in reverse order of declaration: each level's guard,
     // then the coroutine below it (declared before the guard).
@@ -250,7 +250,7 @@ fn a_panic_in_a_long_chain_comes_out_on_top() {
         })
     }
     let mut top = chain_panicking(50);
-    top.resume();
+    let _ = top.resume();
     let payload = expect_panic(|| top.resume());
     assert_eq!(message(&payload), Some("bottom of the chain"));
 }
@@ -272,7 +272,7 @@ fn dropping_a_long_suspended_chain_unwinds_it_all() {
     }
     let log = Log::new();
     let mut top = chain_guarded(30, log.clone());
-    top.resume();
+    let _ = top.resume();
     drop(top);
     let expected: Vec<String> = (0..=30).map(|d| format!("drop {d}")).collect();
     assert_eq!(

@@ -282,14 +282,14 @@ fn other_faults_keep_their_signal() {
         Some("outside") => {
             // The handler is installed: a coroutine was created (and ran).
             no_core_dumps();
-            Coroutine::new(|h| h.suspend()).resume();
+            let _ = Coroutine::new(|h| h.suspend()).resume();
             write_to(unmapped_address());
         }
         Some("inside") => {
             // An unmapped address, written from inside a coroutine.
             no_core_dumps();
             let mut co: Coroutine = Coroutine::new(|_h| write_to(unmapped_address()));
-            co.resume();
+            let _ = co.resume();
         }
         Some("idle-guard") => {
             // The guard page of a stack no code is running on, hit from the
@@ -309,7 +309,7 @@ fn other_faults_keep_their_signal() {
                 let _keep = &victim;
                 write_to(guard as *mut u8)
             });
-            co.resume();
+            let _ = co.resume();
         }
         _ => {}
     }
@@ -324,7 +324,7 @@ fn other_faults_keep_their_signal() {
 /// Runs on the process's main thread, interrupting the test harness: makes
 /// it a thread that runs coroutines, then overflows its own stack.
 extern "C" fn on_main_thread(_: libc::c_int) {
-    Coroutine::new(|h| h.suspend()).resume();
+    let _ = Coroutine::new(|h| h.suspend()).resume();
     println!("{REACHED}");
     black_box(recurse(0));
 }
@@ -338,7 +338,7 @@ fn thread_stack_overflow_keeps_rusts_message() {
             std::thread::Builder::new()
                 .name("deep".into())
                 .spawn(|| {
-                    Coroutine::new(|h| h.suspend()).resume();
+                    let _ = Coroutine::new(|h| h.suspend()).resume();
                     println!("{REACHED}");
                     recurse(0)
                 })
@@ -349,7 +349,7 @@ fn thread_stack_overflow_keeps_rusts_message() {
         }
         Some("test-thread") => {
             no_core_dumps();
-            Coroutine::new(|h| h.suspend()).resume();
+            let _ = Coroutine::new(|h| h.suspend()).resume();
             println!("{REACHED}");
             recurse(0);
             unreachable!("the child's thread overflows");

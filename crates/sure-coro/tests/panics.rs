@@ -95,7 +95,7 @@ fn destructors_on_the_body_stack_run_during_the_unwind_innermost_first() {
         assert_eq!(captured.name, "captured");
         nested_guards(2, &body_log, h);
     });
-    co.resume();
+    let _ = co.resume();
     assert!(log.events().is_empty());
     let payload = expect_panic(|| co.resume());
     assert_eq!(message(&payload), Some("at the bottom"));
@@ -127,7 +127,7 @@ fn the_input_held_by_a_panicking_body_is_dropped() {
         let _both = (first, second);
         panic!("with inputs on the stack");
     });
-    co.resume_with(drops.make());
+    let _ = co.resume_with(drops.make());
     let payload = expect_panic(|| co.resume_with(drops.make()));
     assert_eq!(message(&payload), Some("with inputs on the stack"));
     assert_eq!(drops.dropped(), 2);
@@ -180,7 +180,7 @@ fn a_panic_does_not_upset_the_thread_for_later_coroutines() {
             h.suspend();
             panic!("round {round}");
         });
-        bad.resume();
+        let _ = bad.resume();
         let payload = expect_panic(|| bad.resume());
         assert_eq!(message(&payload), Some(format!("round {round}").as_str()));
         let mut good = Coroutine::yielding(|h| {

@@ -42,7 +42,7 @@ fn a_dropped_coroutine_gives_its_stack_back_and_the_next_reuses_it() {
     // Compared through the pool rather than through the address of a local
     // in the body, which AddressSanitizer may move to its fake stack.
     on_fresh_thread(|| {
-        Coroutine::new(|h| h.suspend()).resume();
+        let _ = Coroutine::new(|h| h.suspend()).resume();
         assert_eq!(
             pooled(),
             1,
@@ -50,7 +50,7 @@ fn a_dropped_coroutine_gives_its_stack_back_and_the_next_reuses_it() {
         );
         let first = next_pooled_bottom();
         let mut co = Coroutine::new(|h| h.suspend());
-        co.resume();
+        let _ = co.resume();
         assert_eq!(pooled(), 0, "the next coroutine took the pooled stack");
         drop(co);
         assert_eq!(pooled(), 1);
@@ -63,10 +63,10 @@ fn unstarted_suspended_and_completed_coroutines_all_return_their_stacks() {
     on_fresh_thread(|| {
         let unstarted = Coroutine::new(|h| h.suspend());
         let mut suspended = Coroutine::new(|h| h.suspend());
-        suspended.resume();
+        let _ = suspended.resume();
         let mut completed = Coroutine::new(|h| h.suspend());
-        completed.resume();
-        completed.resume();
+        let _ = completed.resume();
+        let _ = completed.resume();
         assert_eq!(pooled(), 0);
         drop(unstarted);
         drop(suspended);
@@ -87,7 +87,7 @@ fn the_pool_keeps_at_most_its_capacity() {
         let live: Vec<Coroutine> = (0..10)
             .map(|_| {
                 let mut co = Coroutine::new(|h| h.suspend());
-                co.resume();
+                let _ = co.resume();
                 co
             })
             .collect();
@@ -119,14 +119,14 @@ fn other_sizes_bypass_the_pool() {
             .stack_size(64 * 1024)
             .build(|h| h.suspend())
             .unwrap();
-        co.resume();
+        let _ = co.resume();
         drop(co);
         assert_eq!(pooled(), 0, "a 64 KiB stack is not pooled");
         let mut big = Builder::new()
             .stack_size(DEFAULT_STACK_SIZE * 2)
             .build(|h| h.suspend())
             .unwrap();
-        big.resume();
+        let _ = big.resume();
         drop(big);
         assert_eq!(pooled(), 0);
     });
@@ -153,7 +153,7 @@ fn caller_provided_stacks_are_not_pooled() {
     on_fresh_thread(|| {
         let stack = Stack::allocate_at_least(DEFAULT_STACK_SIZE).unwrap();
         let mut co = Builder::new().stack(stack).build(|h| h.suspend()).unwrap();
-        co.resume();
+        let _ = co.resume();
         drop(co);
         assert_eq!(pooled(), 0, "the caller's stack is freed, as documented");
     });
@@ -189,7 +189,7 @@ fn a_stack_taken_from_the_pool_by_hand_runs_a_coroutine() {
 fn dropping_a_coroutine_inside_with_thread_pool_pools_its_stack_once_the_closure_returns() {
     on_fresh_thread(|| {
         let mut co = Coroutine::new(|h| h.suspend());
-        co.resume();
+        let _ = co.resume();
         with_thread_pool(move |p| {
             drop(co);
             assert_eq!(

@@ -90,8 +90,8 @@ fn a_panic_in_a_coroutine_on_another_thread_reaches_join() {
             h.suspend();
             std::panic::panic_any(1234_u32);
         });
-        co.resume();
-        co.resume();
+        let _ = co.resume();
+        let _ = co.resume();
     });
     let payload = handle.join().unwrap_err();
     assert_eq!(payload.downcast_ref::<u32>(), Some(&1234));

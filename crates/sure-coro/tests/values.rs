@@ -152,7 +152,7 @@ fn yielded_values_are_dropped_exactly_once() {
     // Looked at by nobody.
     let _ = co.resume();
     assert_eq!(drops.dropped(), 2);
-    co.resume();
+    let _ = co.resume();
     assert_eq!(drops.dropped(), 3);
     // Kept across the next resume: not dropped by it.
     let kept = co.resume();
@@ -196,11 +196,11 @@ fn inputs_are_dropped_exactly_once() {
         h.suspend();
         drop(kept);
     });
-    co.resume_with(drops.make());
+    let _ = co.resume_with(drops.make());
     assert_eq!(drops.dropped(), 1, "the first input, dropped by the body");
-    co.resume_with(drops.make());
+    let _ = co.resume_with(drops.make());
     assert_eq!(drops.dropped(), 1, "still held in `_ignored`");
-    co.resume_with(drops.make());
+    let _ = co.resume_with(drops.make());
     assert_eq!(drops.dropped(), 1);
     assert_eq!(co.resume_with(drops.make()), CoroutineResult::Return(()));
     assert_eq!(
@@ -218,9 +218,9 @@ fn an_unused_first_input_is_dropped() {
     let mut co = Coroutine::with_input(|h, _first: Counted| {
         h.suspend();
     });
-    co.resume_with(drops.make());
+    let _ = co.resume_with(drops.make());
     assert_eq!(drops.dropped(), 0, "held by the suspended body");
-    co.resume_with(drops.make());
+    let _ = co.resume_with(drops.make());
     assert_eq!(drops.dropped(), 2);
 }
 
@@ -233,8 +233,8 @@ fn an_input_held_by_a_dropped_body_is_dropped() {
         h.suspend();
         unreachable!("dropped before this resume");
     });
-    co.resume_with(drops.make());
-    co.resume_with(drops.make());
+    let _ = co.resume_with(drops.make());
+    let _ = co.resume_with(drops.make());
     assert_eq!(drops.dropped(), 0);
     drop(co);
     assert_eq!(drops.dropped(), 2);

@@ -110,6 +110,6 @@ pub fn suspended_holding<T: 'static>(value: T) -> sure_coro::Coroutine {
             h.suspend();
         }
     });
-    co.resume();
+    let _ = co.resume();
     co
 }
