@@ -4,9 +4,10 @@
 //! - `sure/pooled`: `Coroutine::new`, whose default 256 KiB stack comes from
 //!   the per-thread pool and goes back to it on drop: after the first
 //!   iteration, no system call and no page fault.
-//! - `sure/fresh-stack`: `Builder::new().stack_size(256 KiB + 4 KiB)`, a size
-//!   the pool does not hold, so every iteration maps a new guarded stack,
-//!   faults its top page in, and unmaps it.
+//! - `sure/fresh-stack`: `Builder::new().stack(..)` on a new
+//!   `Stack::allocate_at_least(256 KiB)`, which is the caller's and never
+//!   pooled: every iteration maps a new guarded stack, faults its top page
+//!   in, and unmaps it.
 //! - `corosensei/fresh-stack`: `corosensei::Coroutine::new`, a new
 //!   `DefaultStack` (1 MiB, guarded) every iteration.
 //! - `corosensei/reused-stack`: `Coroutine::with_stack` on one
@@ -19,10 +20,6 @@ use std::time::Duration;
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, criterion_main};
-
-/// Bytes of sure's fresh-stack variant: one page more than the pool's size,
-/// so `Builder` maps (and the drop unmaps) a stack every time.
-const FRESH_STACK_BYTES: usize = sure_stack::DEFAULT_STACK_SIZE + 4 * 1024;
 
 /// Drives a sure coroutine through its life: suspend once, return.
 #[inline(always)]
@@ -45,10 +42,12 @@ fn sure(group: &mut BenchmarkGroup<'_, WallTime>) {
     });
     group.bench_function(BenchmarkId::new("sure", "fresh-stack"), |b| {
         b.iter(|| {
-            let co = sure_coro::Builder::new()
-                .stack_size(FRESH_STACK_BYTES)
-                .build(|h| h.suspend())
+            let stack = sure_stack::Stack::allocate_at_least(sure_stack::DEFAULT_STACK_SIZE)
                 .expect("a fresh stack");
+            let co = sure_coro::Builder::new()
+                .stack(stack)
+                .build(|h| h.suspend())
+                .expect("room for the body");
             sure_life(co)
         })
     });

@@ -7,7 +7,7 @@
 //! panics caught at the resume, coroutines nested three deep (and dropped or
 //! panicking while nested), generators abandoned part-way, hundreds of
 //! coroutines alive at once (more than the stack pool keeps, so stacks are
-//! mapped and unmapped), and stacks of other sizes and reused stacks. It
+//! mapped and unmapped), and stacks of other sizes (pooled per size) and reused stacks. It
 //! checks its own results, including that every value it created was
 //! dropped exactly once, and prints one summary line.
 //!
@@ -416,13 +416,14 @@ fn generators(stats: &mut Stats) {
     }
 }
 
-/// Stacks of other sizes (not pooled), and one stack reused through
+/// Stacks of other sizes (pooled per size), and one stack reused through
 /// `into_stack` for a sequence of coroutines.
 fn own_stacks(stats: &mut Stats) {
     for id in 0..20usize {
         let size = sure_stack::MIN_STACK_SIZE + 16 * 1024 * (id % 5);
         let mut co = Builder::new()
             .stack_size(size)
+            .name(format!("sized {id}"))
             .build_with_input(churn_body(id, 2, false))
             .expect("a stack");
         assert!(co.stack_size() >= size);
@@ -439,6 +440,7 @@ fn own_stacks(stats: &mut Stats) {
     for id in 0..20 {
         let mut co = Builder::new()
             .stack(stack)
+            .name("reused")
             .build_yielding(move |h: &mut SuspendHandle<(), Tracked>| {
                 h.suspend_with(Tracked::new("reused", id));
                 id

@@ -3,7 +3,7 @@
 
 use std::ptr::NonNull;
 
-use sure_stack::{DEFAULT_STACK_SIZE, Stack, StackError};
+use sure_stack::{DEFAULT_STACK_SIZE, LABEL_BYTES, Stack, StackError};
 
 use crate::coroutine::Coroutine;
 use crate::handle::SuspendHandle;
@@ -32,6 +32,7 @@ use crate::root::{Header, Root};
 pub struct Builder {
     stack_size: Option<usize>,
     stack: Option<Stack>,
+    name: Option<String>,
 }
 
 impl Builder {
@@ -43,9 +44,12 @@ impl Builder {
     }
 
     /// Asks for a stack of at least `bytes` usable bytes (rounded up to
-    /// whole pages, plus a guard page). A size other than the default
-    /// bypasses the thread's pool: each such coroutine maps a fresh stack
-    /// and unmaps it when dropped.
+    /// whole pages, plus a guard page). Stacks of every size are pooled per
+    /// thread: the coroutine takes an idle stack of its rounded size from its
+    /// thread's pool of that size when there is one, and its drop gives the
+    /// stack back there (the thread keeps idle stacks of at most 8 sizes
+    /// other than the default, 16 MiB of them in all), so only the first
+    /// coroutine of a size maps a stack.
     ///
     /// ```
     /// let co = sure_coro::Builder::new().stack_size(1024 * 1024).build(|h| h.suspend()).unwrap();
@@ -53,6 +57,20 @@ impl Builder {
     /// ```
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Names the coroutine, as [`std::thread::Builder::name`] names a
+    /// thread: [`Coroutine::name`] returns it, `Debug` shows it, and so does
+    /// the message of a stack overflow in its body.
+    ///
+    /// ```
+    /// let co = sure_coro::Builder::new().name("parser").build(|h| h.suspend()).unwrap();
+    /// assert_eq!(co.name(), Some("parser"));
+    /// assert!(format!("{co:?}").contains("parser"));
+    /// ```
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
         self
     }
 
@@ -130,28 +148,27 @@ impl Builder {
     /// # Panics
     /// If the `Input`, `Yield` and `Return` values are too large to fit at
     /// the top of the stack (box such values).
-    pub fn build_with_input<I, Y, R, F>(self, body: F) -> Result<Coroutine<I, Y, R>, StackError>
+    pub fn build_with_input<I, Y, R, F>(mut self, body: F) -> Result<Coroutine<I, Y, R>, StackError>
     where
         I: 'static,
         Y: 'static,
         R: 'static,
         F: FnOnce(&mut SuspendHandle<I, Y>, I) -> R + 'static,
     {
+        let name = self.name.take().map(String::into_boxed_str);
         let (stack, pooled) = self.into_stack()?;
-        Ok(assemble(stack, pooled, body))
+        Ok(assemble(stack, pooled, name, body))
     }
 
     /// The stack to build on, and whether it goes back to the thread's pool
-    /// when the coroutine is dropped.
+    /// of its size when the coroutine is dropped: a stack of the caller's
+    /// does not, one taken from a pool (or mapped because the pool of its
+    /// size was empty) does.
     fn into_stack(self) -> Result<(Stack, bool), StackError> {
         match (self.stack, self.stack_size) {
             (Some(stack), _) => Ok((stack, false)),
-            (None, None) => Ok((pool::take()?, true)),
-            (None, Some(bytes)) => {
-                let stack = Stack::allocate_at_least(bytes)?;
-                let pooled = stack.len() == DEFAULT_STACK_SIZE;
-                Ok((stack, pooled))
-            }
+            (None, None | Some(DEFAULT_STACK_SIZE)) => Ok((pool::take()?, true)),
+            (None, Some(bytes)) => Ok((pool::take_sized(bytes)?, true)),
         }
     }
 }
@@ -159,7 +176,12 @@ impl Builder {
 /// Puts `body` on `stack` and wraps both in a coroutine: the one place
 /// every constructor ends up.
 #[inline]
-pub(crate) fn assemble<I, Y, R, F>(stack: Stack, pooled: bool, body: F) -> Coroutine<I, Y, R>
+pub(crate) fn assemble<I, Y, R, F>(
+    stack: Stack,
+    pooled: bool,
+    name: Option<Box<str>>,
+    body: F,
+) -> Coroutine<I, Y, R>
 where
     F: FnOnce(&mut SuspendHandle<I, Y>, I) -> R,
 {
@@ -174,22 +196,27 @@ where
     if Root::<F, I, Y, R>::FOOTPRINT <= sure_stack::MIN_STACK_SIZE / 64
         || Root::<F, I, Y, R>::FOOTPRINT <= stack.len() / 64
     {
-        install(stack, pooled, body)
+        install(stack, pooled, name, body)
     } else {
-        install(stack, pooled, Box::new(body))
+        install(stack, pooled, name, Box::new(body))
     }
 }
 
 /// Writes the root for `body` on `stack` and wraps both in a coroutine.
 #[inline]
-fn install<I, Y, R, F>(stack: Stack, pooled: bool, body: F) -> Coroutine<I, Y, R>
+fn install<I, Y, R, F>(
+    stack: Stack,
+    pooled: bool,
+    name: Option<Box<str>>,
+    body: F,
+) -> Coroutine<I, Y, R>
 where
     F: FnOnce(&mut SuspendHandle<I, Y>, I) -> R,
 {
     // Boxing the body does not shrink the rest of the root: the Input,
     // Yield and Return slots can be larger than any stack. Without this
     // check the root would be written below the stack.
-    let needed = Root::<F, I, Y, R>::FOOTPRINT + sure_context::MIN_SETUP_BYTES;
+    let needed = LABEL_BYTES + Root::<F, I, Y, R>::FOOTPRINT + sure_context::MIN_SETUP_BYTES;
     assert!(
         // The first test is implied by the second (no stack is smaller than
         // MIN_STACK_SIZE) but is a constant: it folds the check away for
@@ -201,10 +228,30 @@ where
         stack.len(),
     );
     // Why this is sound: the stack is ours, unused, and moves into the coroutine,
-    // which keeps it for as long as the body may run; it is at least
-    // MIN_STACK_SIZE (32 KiB) long, and the assert above leaves at least
-    // MIN_SETUP_BYTES below the root.
-    // SAFETY: `install`'s contract holds, as argued above.
-    let header: NonNull<Header<I, Y, R>> = unsafe { Root::install(stack.region(), body) };
-    Coroutine::from_parts(header, Root::<F, I, Y, R>::drop_unstarted, stack, pooled)
+    // which keeps it for as long as the body may run and releases the label
+    // with it; it is at least MIN_STACK_SIZE (32 KiB) long, and the assert
+    // above leaves the label and the root at its top, and at least
+    // MIN_SETUP_BYTES below them.
+    let named = name.is_some();
+    let region = stack.region();
+    // The top LABEL_BYTES are the name's, named or not: a stack keeps its
+    // layout whoever ran on it before.
+    let below_label =
+        NonNull::slice_from_raw_parts(region.cast::<u8>(), region.len() - LABEL_BYTES);
+    // SAFETY: the contracts of `set_name` (the root goes below the label,
+    // and the name is cleared when the stack is released) and of
+    // `Root::install` hold, as argued above.
+    let header: NonNull<Header<I, Y, R>> = unsafe {
+        if let Some(name) = name {
+            stack.set_name(name);
+        }
+        Root::install(below_label, body)
+    };
+    Coroutine::from_parts(
+        header,
+        Root::<F, I, Y, R>::drop_unstarted,
+        stack,
+        pooled,
+        named,
+    )
 }

@@ -295,6 +295,9 @@ pub struct Coroutine<Input = (), Yield = (), Return = ()> {
     header: StackPtr<Header<Input, Yield, Return>>,
     /// Whether the stack goes back to the thread's pool when dropped.
     pooled: bool,
+    /// Whether the coroutine has a name, in the label at the top of its
+    /// stack.
+    named: bool,
     /// Drops the body closure of a coroutine that never started; knows the
     /// closure's type, which `Coroutine` does not.
     drop_unstarted: unsafe fn(NonNull<Header<Input, Yield, Return>>),
@@ -457,7 +460,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
             Some(stack) => stack,
             None => fresh_default_stack(),
         };
-        assemble(stack, true, body)
+        assemble(stack, true, None, body)
     }
 
     /// Assembles a coroutine from a header [`Root::install`] wrote on
@@ -469,10 +472,12 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         drop_unstarted: unsafe fn(NonNull<Header<I, Y, R>>),
         stack: Stack,
         pooled: bool,
+        named: bool,
     ) -> Self {
         Coroutine {
             header: StackPtr::new(header),
             pooled,
+            named,
             drop_unstarted,
             stack: ManuallyDrop::new(stack),
             _types: PhantomData,
@@ -539,6 +544,14 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         self.phase() != Phase::Unstarted
     }
 
+    /// The coroutine's name, if it was built with one
+    /// ([`Builder::name`](crate::Builder::name)).
+    pub fn name(&self) -> Option<&str> {
+        // SAFETY: a named coroutine's label was written when it was built
+        // and is released only when the stack leaves it.
+        self.named.then(|| unsafe { self.stack.name() })
+    }
+
     /// Usable bytes of this coroutine's stack.
     pub fn stack_size(&self) -> usize {
         self.stack.len()
@@ -574,6 +587,11 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         let parts = unsafe { this.take_parts() };
         match parts.body.end() {
             End::Ended(payload) => {
+                if parts.named {
+                    // SAFETY: the body has ended; the label goes with the
+                    // stack.
+                    unsafe { parts.stack.clear_name() };
+                }
                 if let Some(payload) = payload {
                     if !std::thread::panicking() {
                         drop(parts.stack);
@@ -731,6 +749,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         Parts {
             body: self.body(),
             pooled: self.pooled,
+            named: self.named,
             // SAFETY: by the contract, the stack is moved out only here.
             stack: unsafe { ManuallyDrop::take(&mut self.stack) },
         }
@@ -746,7 +765,7 @@ impl<I, Y, R> Drop for Coroutine<I, Y, R> {
             // SAFETY: the stack is taken once, here, and `self` is not used
             // again; the body has finished, so nothing runs on the stack.
             let stack = unsafe { ManuallyDrop::take(&mut self.stack) };
-            release(stack, self.pooled);
+            release(stack, self.pooled, self.named);
         } else {
             // SAFETY: `self` is being dropped; its stack is not used again.
             unsafe { self.take_parts() }.drop_unfinished();
@@ -756,7 +775,11 @@ impl<I, Y, R> Drop for Coroutine<I, Y, R> {
 
 impl<I, Y, R> fmt::Debug for Coroutine<I, Y, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Coroutine")
+        let mut debug = f.debug_struct("Coroutine");
+        if let Some(name) = self.name() {
+            debug.field("name", &name);
+        }
+        debug
             .field("state", &self.state())
             .field("stack_size", &self.stack.len())
             .finish_non_exhaustive()

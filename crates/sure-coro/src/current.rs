@@ -26,7 +26,7 @@
 /// x86-64 Linux records the bounds; elsewhere this returns `false`.
 #[inline]
 pub fn is_inside_coroutine() -> bool {
-    let Some((lo, hi)) = crate::overflow::thread_stack() else {
+    let Some((lo, hi)) = sure_stack::overflow::thread_stack() else {
         return false;
     };
     let here = std::ptr::from_ref(&lo).addr();

@@ -41,6 +41,8 @@ pub(crate) struct Parts<I, Y, R> {
     pub(crate) body: Body<I, Y, R>,
     /// Whether the stack goes back to the thread's pool.
     pub(crate) pooled: bool,
+    /// Whether the stack carries a label naming the coroutine.
+    pub(crate) named: bool,
     pub(crate) stack: Stack,
 }
 
@@ -95,7 +97,7 @@ impl<I, Y, R> Parts<I, Y, R> {
     pub(crate) fn drop_unfinished(self) {
         match self.body.end() {
             End::Ended(payload) => {
-                release(self.stack, self.pooled);
+                release(self.stack, self.pooled, self.named);
                 if let Some(payload) = payload {
                     raise_unless_panicking(payload);
                 }
@@ -191,9 +193,15 @@ impl<I, Y, R> Body<I, Y, R> {
     }
 }
 
-/// Gives an idle stack back to the thread's pool, or frees it.
+/// Gives the stack of a coroutine whose body has ended back to the
+/// thread's pool, or frees it; a named coroutine's label goes first.
 #[inline]
-pub(crate) fn release(stack: Stack, pooled: bool) {
+pub(crate) fn release(stack: Stack, pooled: bool, named: bool) {
+    if named {
+        // SAFETY: a named coroutine wrote its label when it was built; its
+        // body has ended, and the label is not used again.
+        unsafe { stack.clear_name() };
+    }
     if pooled {
         pool::give_back(stack);
     } else {

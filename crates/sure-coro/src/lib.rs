@@ -60,13 +60,13 @@
 //!
 //! [`Coroutine::new`] takes a 256 KiB guarded stack
 //! ([`sure_stack::DEFAULT_STACK_SIZE`]) from a per-thread
-//! [`StackPool`](sure_stack::StackPool) and gives it back when dropped, so
+//! [`StackPool`] and gives it back when dropped, so
 //! a warm pool makes creating a coroutine free of system calls. Pages are
 //! mapped lazily: an idle coroutine costs only the pages it touched. The
 //! pool keeps at most [`StackPool::DEFAULT_CAPACITY`] idle stacks; change
 //! that with [`with_thread_pool`]. [`Builder`] chooses another size
-//! (bypassing the pool), or a stack of the caller's, and returns allocation
-//! errors instead of panicking.
+//! (pooled per size too, within bounds), or a stack of the caller's, and
+//! returns allocation errors instead of panicking.
 //!
 //! # Stack overflow
 //!
@@ -80,10 +80,13 @@
 //! fatal runtime error: coroutine stack overflow, aborting
 //! ```
 //!
-//! then aborts (`SIGABRT`). Give such a coroutine a bigger stack with
-//! [`Builder::stack_size`]. The handler behind this (`SIGSEGV` and `SIGBUS`,
-//! on an alternate signal stack) is installed when a thread creates its
-//! first coroutine; resuming and suspending cost nothing for it. Every other
+//! then aborts (`SIGABRT`); a coroutine built with [`Builder::name`] is
+//! named in it (`has overflowed a coroutine's stack named 'parser'`). Give
+//! such a coroutine a bigger stack with [`Builder::stack_size`]. The handler
+//! behind this (`SIGSEGV` and `SIGBUS`, on an alternate signal stack) is
+//! sure-stack's ([`sure_stack::overflow`]), which reports the overflow of any
+//! guarded stack; this crate words it for coroutines when a thread creates
+//! its first one. Resuming and suspending cost nothing for it. Every other
 //! fault goes on to the handler installed before it: a thread's own stack
 //! overflow still gets Rust's message, and other faults the usual signal.
 //! Only x86-64 Linux has this; elsewhere an overflow is a plain `SIGSEGV`.
@@ -97,7 +100,7 @@ mod current;
 mod ending;
 mod generator;
 mod handle;
-mod overflow;
+mod overflow_report;
 mod pool;
 mod root;
 mod thread_bound;

@@ -1,18 +1,60 @@
-//! The per-thread pool default coroutine stacks come from.
+//! The per-thread pools coroutine stacks come from.
 //!
 //! Creating and dropping coroutines in a loop makes no system call once the
 //! pool is warm: a dropped coroutine's stack goes back to its thread's pool
-//! (LIFO, so its touched pages are reused while still in cache), up to
-//! [`StackPool::DEFAULT_CAPACITY`] stacks; beyond that, stacks are unmapped.
+//! (LIFO, so its touched pages are reused while still in cache), and the
+//! next coroutine of that size takes it.
+//!
+//! - Default-size stacks ([`sure_stack::DEFAULT_STACK_SIZE`], what
+//!   [`Coroutine::new`](crate::Coroutine::new) and a plain [`Builder`] use)
+//!   have a pool of their own, up to [`StackPool::DEFAULT_CAPACITY`] idle
+//!   stacks, which [`with_thread_pool`] reaches.
+//! - Every other size ([`Builder::stack_size`]) is pooled too, by its usable
+//!   size ([`Stack::len`]: the size asked for, rounded up to whole pages), in
+//!   a second per-thread set of pools, so only the first coroutine of a size
+//!   maps a stack. That set is bounded: it keeps idle stacks of at most
+//!   [`MAX_SIZES`] sizes (8), at most [`StackPool::DEFAULT_CAPACITY`] of each
+//!   size, and at most [`SIZED_IDLE_BYTES`] (16 MiB) of idle stacks in all,
+//!   counted in usable bytes. When a stack is given back that does not fit,
+//!   idle stacks of the least recently used sizes (used: taken from or given
+//!   back to) are freed, one at a time, until it does; a ninth size frees
+//!   the least recently used size's whole pool. A stack is freed instead of
+//!   kept when the stacks of its own size alone leave no room for it (a
+//!   stack larger than 16 MiB is never kept), or when its size already has
+//!   [`StackPool::DEFAULT_CAPACITY`] idle stacks. Unlike the default pool,
+//!   this set cannot be reached from outside the crate.
+//! - A stack given with [`Builder::stack`] is the caller's: it is freed when
+//!   its coroutine is dropped, never pooled.
+//!
+//! Beyond those bounds, stacks are unmapped. After the thread's locals are
+//! destroyed (the thread is exiting), taking a stack maps a fresh one and
+//! giving one back frees it.
+//!
+//! [`Builder`]: crate::Builder
+//! [`Builder::stack_size`]: crate::Builder::stack_size
+//! [`Builder::stack`]: crate::Builder::stack
 
 use std::cell::RefCell;
 use std::mem;
 
-use sure_stack::{Stack, StackError, StackPool};
+use sure_stack::{DEFAULT_STACK_SIZE, Stack, StackError, StackPool};
 
 thread_local! {
     static POOL: RefCell<StackPool> = const { RefCell::new(StackPool::with_default_size()) };
+
+    /// The pools of the other sizes. Never lent out, and borrowed only
+    /// inside this module's functions, which run no user code meanwhile
+    /// (freeing a stack only unmaps it).
+    static SIZED: RefCell<SizedPools> = const { RefCell::new(SizedPools::new()) };
 }
+
+/// The most sizes other than the default whose idle stacks a thread keeps.
+const MAX_SIZES: usize = 8;
+
+/// The most usable bytes of idle stacks of sizes other than the default a
+/// thread keeps, all sizes together: 16 MiB (as much address space as a
+/// full default pool).
+const SIZED_IDLE_BYTES: usize = 16 * 1024 * 1024;
 
 /// Runs `f` with this thread's pool of default-size coroutine stacks: to
 /// change its capacity (how many idle stacks it keeps; each holds on to the
@@ -20,8 +62,11 @@ thread_local! {
 ///
 /// The pool holds stacks of [`sure_stack::DEFAULT_STACK_SIZE`] bytes, the
 /// size [`Coroutine::new`](crate::Coroutine::new) uses. Coroutines built
-/// with another [`stack_size`](crate::Builder::stack_size), or on a stack
-/// of their own ([`Builder::stack`](crate::Builder::stack)), bypass it.
+/// with another [`stack_size`](crate::Builder::stack_size) use pools of
+/// their own size, which this function does not reach (the thread keeps
+/// idle stacks of at most 8 such sizes, 16 MiB of them in all); coroutines
+/// on a stack of their own ([`Builder::stack`](crate::Builder::stack)) use
+/// no pool.
 ///
 /// `f` gets the pool itself, taken out of the thread-local, not a borrow of
 /// the thread-local: `f` may suspend (a coroutine body may call this), and a
@@ -78,7 +123,7 @@ impl Drop for Lent {
 pub(crate) fn take() -> Result<Stack, StackError> {
     match take_idle() {
         Some(stack) => Ok(stack),
-        None => Stack::allocate_at_least(sure_stack::DEFAULT_STACK_SIZE),
+        None => Stack::allocate_at_least(DEFAULT_STACK_SIZE),
     }
 }
 
@@ -91,14 +136,139 @@ pub(crate) fn take_idle() -> Option<Stack> {
         .flatten()
 }
 
-/// Returns a stack to this thread's pool. The stack is freed instead when
-/// the pool is full or already destroyed (the thread is exiting: `try_with`
-/// then drops the closure, and with it the stack, without running it).
+/// A stack of at least `bytes` usable bytes from the pool of its rounded
+/// size (the default pool for [`DEFAULT_STACK_SIZE`]), or a fresh one when
+/// that pool is empty or already destroyed. Give it back with
+/// [`give_back`].
+///
+/// # Errors
+/// Those of [`Stack::allocate_at_least`]: an invalid size, or no stack to
+/// be had.
+pub(crate) fn take_sized(bytes: usize) -> Result<Stack, StackError> {
+    // The rounding (and the validation) `Stack::allocate_at_least` does; an
+    // empty `StackPool` allocates nothing.
+    let size = StackPool::new(bytes)?.stack_size();
+    if size == DEFAULT_STACK_SIZE {
+        return take();
+    }
+    let idle = SIZED
+        .try_with(|pools| pools.try_borrow_mut().ok()?.take_idle(size))
+        .ok()
+        .flatten();
+    match idle {
+        Some(stack) => Ok(stack),
+        None => Stack::allocate_at_least(size),
+    }
+}
+
+/// Returns a stack to this thread's pool of its size. The stack is freed
+/// instead when that pool is full or already destroyed (the thread is
+/// exiting: `try_with` then drops the closure, and with it the stack,
+/// without running it).
 #[inline]
 pub(crate) fn give_back(stack: Stack) {
+    // The one test the default size pays for the other sizes' pools.
+    if stack.len() != DEFAULT_STACK_SIZE {
+        give_back_sized(stack);
+        return;
+    }
     let _ = POOL.try_with(|pool| {
         if let Ok(mut pool) = pool.try_borrow_mut() {
             pool.give_back(stack);
         }
     });
+}
+
+/// [`give_back`] for a size other than the default, out of the default's
+/// way.
+#[cold]
+#[inline(never)]
+fn give_back_sized(stack: Stack) {
+    let _ = SIZED.try_with(|pools| {
+        if let Ok(mut pools) = pools.try_borrow_mut() {
+            pools.give_back(stack);
+        }
+    });
+}
+
+/// Idle stacks of sizes other than the default, one [`StackPool`] per
+/// size, within [`MAX_SIZES`] and [`SIZED_IDLE_BYTES`].
+struct SizedPools {
+    /// One pool per size, the least recently used first. A size keeps its
+    /// place while its pool is empty (its stacks are in use), until
+    /// evicted.
+    pools: Vec<StackPool>,
+    /// The usable bytes of all the idle stacks in `pools`.
+    idle_bytes: usize,
+}
+
+impl SizedPools {
+    /// No pools; allocates nothing.
+    const fn new() -> SizedPools {
+        SizedPools {
+            pools: Vec::new(),
+            idle_bytes: 0,
+        }
+    }
+
+    /// Moves the pool of `size` to the most recently used end, if there is
+    /// one, and returns it.
+    fn touch(&mut self, size: usize) -> Option<&mut StackPool> {
+        let at = self.pools.iter().position(|p| p.stack_size() == size)?;
+        self.pools[at..].rotate_left(1);
+        self.pools.last_mut()
+    }
+
+    /// The most recently returned idle stack of `size` usable bytes.
+    fn take_idle(&mut self, size: usize) -> Option<Stack> {
+        let stack = self.touch(size)?.take_idle()?;
+        self.idle_bytes -= size;
+        Some(stack)
+    }
+
+    /// Keeps `stack` for reuse if the bounds allow it, freeing the least
+    /// recently used sizes' idle stacks to make room; frees it otherwise.
+    fn give_back(&mut self, stack: Stack) {
+        let size = stack.len();
+        if size > SIZED_IDLE_BYTES {
+            return;
+        }
+        if self.touch(size).is_none() {
+            if self.pools.len() == MAX_SIZES {
+                let evicted = self.pools.remove(0);
+                self.idle_bytes -= evicted.len() * evicted.stack_size();
+            }
+            // Cannot fail: `size` is a stack's length, already valid and
+            // rounded, so the pool keeps stacks of exactly this size.
+            let Ok(pool) = StackPool::new(size) else {
+                return;
+            };
+            self.pools.push(pool);
+        }
+        // The pool of `size` is now the last one.
+        if self
+            .pools
+            .last()
+            .is_none_or(|pool| pool.len() >= pool.capacity())
+        {
+            return;
+        }
+        // Free the other sizes' idle stacks, least recently used first,
+        // until this one fits.
+        while self.idle_bytes + size > SIZED_IDLE_BYTES {
+            let [oldest, .., _] = &mut self.pools[..] else {
+                // Only this size is left, and its stacks fill the budget.
+                return;
+            };
+            match oldest.take_idle() {
+                Some(freed) => self.idle_bytes -= freed.len(),
+                // A size with no idle stack gives up its place.
+                None => drop(self.pools.remove(0)),
+            }
+        }
+        if let Some(pool) = self.pools.last_mut() {
+            pool.give_back(stack);
+            self.idle_bytes += size;
+        }
+    }
 }

@@ -66,9 +66,11 @@ fn prepare_cold() {
     // Every time while the thread exits: if the alternate signal stack the
     // overflow handler mapped is gone, it maps another. (A std thread's
     // own is unmapped by std before the thread's destructors run; an
-    // overflow then is a plain SIGSEGV, as the overflow module says.)
-    crate::overflow::prepare_thread();
+    // overflow then is a plain SIGSEGV, as sure-stack's overflow module
+    // says.)
+    sure_stack::overflow::prepare_thread();
     if PHASE.get() == Phase::Unprepared {
+        sure_stack::overflow::set_overflow_report(&crate::overflow_report::COROUTINE_REPORT);
         // Fails only while the thread's locals are being destroyed, when
         // there is nothing left to watch.
         let _ = EXIT_WATCH.try_with(|_| ());

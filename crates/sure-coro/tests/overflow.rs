@@ -181,6 +181,22 @@ fn custom_size_overflow_reports_its_size() {
 }
 
 #[test]
+fn a_named_coroutine_overflow_names_it() {
+    const NAME: &str = "a_named_coroutine_overflow_names_it";
+    if child_mode().is_some() {
+        no_core_dumps();
+        overflow_in(Builder::new().name("parser").build(bottomless()).unwrap());
+    }
+    let out = run_child(NAME, "named");
+    assert_coroutine_overflow(&out, "256 KiB", "named coroutine");
+    let text = stderr(&out);
+    assert!(
+        text.contains("a coroutine's stack named 'parser': the coroutine's stack of"),
+        "{text}"
+    );
+}
+
+#[test]
 fn own_stack_overflow_is_reported() {
     // A stack the caller brought, through Builder::stack.
     const NAME: &str = "own_stack_overflow_is_reported";
@@ -417,4 +433,62 @@ fn deep_but_bounded_recursion_is_fine() {
         .join()
         .unwrap();
     }
+}
+
+/// A task on a `sure_stack::Stack` run with `sure-context` alone, as a
+/// scheduler does: no coroutine of this crate on the thread.
+fn overflow_a_raw_task(stack: &sure_stack::Stack) -> ! {
+    use std::ptr::NonNull;
+    use sure_context::{ExecutionContext, Trampoline};
+
+    struct Bottomless;
+    impl Trampoline for Bottomless {
+        fn run(&mut self) -> ! {
+            recurse(0);
+            unreachable!("the recursion never returns")
+        }
+    }
+    // The contexts on the heap, never freed: the child dies in the task.
+    let contexts = Box::into_raw(Box::new([ExecutionContext::new(), ExecutionContext::new()]));
+    let task: &'static mut Bottomless = Box::leak(Box::new(Bottomless));
+    let region = stack.region();
+    let below_name =
+        NonNull::slice_from_raw_parts(region.cast::<u8>(), region.len() - sure_stack::LABEL_BYTES);
+    println!("{REACHED}");
+    // SAFETY: the stack (below its name) is unused and outlives the task;
+    // the contexts and the task object are leaked, so they outlive it too;
+    // the task never switches back.
+    unsafe {
+        (*contexts)[1] = ExecutionContext::setup(below_name, NonNull::from(task));
+        (*contexts)[0].switch_to(&(*contexts)[1]);
+    }
+    println!("child: survived");
+    std::process::exit(0);
+}
+
+#[test]
+fn a_raw_task_on_a_guarded_stack_gets_sure_stacks_message() {
+    const NAME: &str = "a_raw_task_on_a_guarded_stack_gets_sure_stacks_message";
+    if child_mode().is_some() {
+        no_core_dumps();
+        let stack = sure_stack::Stack::allocate_at_least(64 * 1024).unwrap();
+        // SAFETY: nothing runs on the stack yet; the child dies on it.
+        unsafe { stack.set_name("worker 3".into()) };
+        overflow_a_raw_task(&stack);
+    }
+    let out = run_child(NAME, "raw");
+    assert_died_of(&out, Signal::SIGABRT, "raw task");
+    let text = stderr(&out);
+    assert!(
+        text.contains("has overflowed a guarded stack named 'worker 3': the stack of 64 KiB"),
+        "{text}"
+    );
+    assert!(
+        text.contains("help: give it a bigger stack, for example sure_stack::Stack::allocate_at_least(128 * 1024)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("fatal runtime error: stack overflow, aborting"),
+        "{text}"
+    );
 }

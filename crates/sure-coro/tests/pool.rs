@@ -1,6 +1,7 @@
-//! The per-thread stack pool: reuse, capacity, and which coroutines bypass
-//! it. Each test runs on a thread of its own, so it starts with a fresh,
-//! empty pool.
+//! The per-thread pool of default-size stacks: reuse, capacity, and which
+//! coroutines do not use it (stacks of other sizes have pools of their own,
+//! tested in `sized_pools.rs`). Each test runs on a thread of its own, so it
+//! starts with a fresh, empty pool.
 
 use sure_coro::{Builder, Coroutine, DEFAULT_STACK_SIZE, with_thread_pool};
 use sure_stack::{Stack, StackPool};
@@ -113,7 +114,7 @@ fn a_zero_capacity_pool_keeps_nothing() {
 }
 
 #[test]
-fn other_sizes_bypass_the_pool() {
+fn other_sizes_do_not_go_to_the_default_pool() {
     on_fresh_thread(|| {
         let mut co = Builder::new()
             .stack_size(64 * 1024)
@@ -121,7 +122,7 @@ fn other_sizes_bypass_the_pool() {
             .unwrap();
         let _ = co.resume();
         drop(co);
-        assert_eq!(pooled(), 0, "a 64 KiB stack is not pooled");
+        assert_eq!(pooled(), 0, "a 64 KiB stack goes to the 64 KiB pool");
         let mut big = Builder::new()
             .stack_size(DEFAULT_STACK_SIZE * 2)
             .build(|h| h.suspend())

@@ -129,7 +129,8 @@ enum Step {
 enum StackKind {
     /// `Coroutine::with_input`: a default stack from the thread's pool.
     Pooled,
-    /// `Builder::stack_size(SMALL_STACK)`: a fresh stack, freed on drop.
+    /// `Builder::stack_size(SMALL_STACK)`: a stack from the thread's pool of
+    /// that size.
     Small,
 }
 

@@ -74,11 +74,14 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 mod error;
+mod label;
+pub mod overflow;
 mod pool;
 mod stack;
 mod valgrind;
 
 pub use error::StackError;
+pub use label::LABEL_BYTES;
 pub use pool::StackPool;
 pub use stack::{RawStack, Stack};
 

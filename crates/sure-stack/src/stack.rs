@@ -122,6 +122,13 @@ impl Stack {
     /// # Ok::<(), StackError>(())
     /// ```
     pub fn allocate_at_least(bytes: usize) -> Result<Stack, StackError> {
+        crate::overflow::prepare_thread();
+        Stack::map(bytes)
+    }
+
+    /// [`allocate_at_least`](Stack::allocate_at_least) without preparing the
+    /// thread for overflow reports (which itself maps a stack this way).
+    pub(crate) fn map(bytes: usize) -> Result<Stack, StackError> {
         let usable = usable_len(bytes)?;
         let page = page_size();
         // Cannot overflow: `usable <= max_stack_size()`, which leaves room for

@@ -1,40 +1,44 @@
-//! Stack-overflow detection: a coroutine that runs into its guard page ends
-//! the process with a message saying so, instead of a bare `SIGSEGV`.
+//! Stack-overflow reports: code that runs into the guard page of a
+//! [`Stack`](crate::Stack) ends the process with a message saying so,
+//! instead of a bare `SIGSEGV`, whoever runs on the stack (a `sure-coro`
+//! coroutine, or a scheduler's task on `sure-context` alone).
 //!
-//! Every coroutine stack has a `PROT_NONE` guard page below it, so an
-//! overflowing body faults instead of writing over whatever lies below.
-//! Without help, that fault kills the process with a plain segmentation
-//! fault (Rust's own overflow handler only knows the threads' stacks). This
-//! module turns it into a message in the manner of Rust's
-//! `thread '...' has overflowed its stack`:
+//! Every guarded stack has a `PROT_NONE` page below it, so an overflow
+//! faults instead of writing over whatever lies below. Without help, that
+//! fault kills the process with a plain segmentation fault (Rust's own
+//! overflow handler only knows the threads' stacks). This module turns it
+//! into a message in the manner of Rust's `thread '...' has overflowed its
+//! stack`:
 //!
 //! ```text
-//! thread 'main' (4242) has overflowed a coroutine's stack: the coroutine's stack of 256 KiB (guard page at 0x7f3a5c1ff000) is exhausted
-//! help: build the coroutine with a bigger stack, for example sure_coro::Builder::new().stack_size(512 * 1024).build(body)
-//! fatal runtime error: coroutine stack overflow, aborting
+//! thread 'main' (4242) has overflowed a guarded stack: the stack of 256 KiB (guard page at 0x7f3a5c1ff000) is exhausted
+//! help: give it a bigger stack, for example sure_stack::Stack::allocate_at_least(512 * 1024)
+//! fatal runtime error: stack overflow, aborting
 //! ```
 //!
-//! and then aborts (`SIGABRT`).
+//! and then aborts (`SIGABRT`). A library built on this crate words the
+//! message for its users with [`set_overflow_report`] (`sure-coro` names
+//! its coroutines and `Builder::stack_size`), and a stack can carry a name
+//! that the message shows ([`Stack::set_name`](crate::Stack::set_name)).
 //!
 //! # How
 //!
-//! - **Installation, once per thread, off the switch path.** The first
-//!   coroutine a thread creates calls [`prepare_thread`] (through
-//!   `thread_exit::prepare`, a thread-local load and a branch on every
-//!   create), which installs the process-wide `SIGSEGV` and `SIGBUS`
+//! - **Installation, once per thread, off the switch path.**
+//!   [`prepare_thread`] (called by [`Stack::allocate_at_least`] on the
+//!   allocating thread, and by `sure-coro` whenever a thread creates its
+//!   first coroutine) installs the process-wide `SIGSEGV` and `SIGBUS`
 //!   handler (once per process, `SA_SIGINFO | SA_ONSTACK`, keeping the
 //!   actions it replaces), makes sure the thread has an alternate signal
 //!   stack (threads spawned by `std` have one; for any other thread a
 //!   guarded 64 KiB stack is mapped, and unmapped again when the thread
 //!   exits), and records in a thread-local the thread's own stack bounds
-//!   (`pthread_getattr_np`), its name and its id. A coroutine runs only on
-//!   the thread that created it (it is not `Send`), so every thread that can
-//!   overflow a coroutine stack has been prepared. Resume and suspend do
-//!   nothing at all for this.
+//!   (`pthread_getattr_np`), its name and its id. A thread that runs code on
+//!   a stack another thread allocated calls [`prepare_thread`] itself. A
+//!   switch does nothing at all for this.
 //! - **Detection, in the handler.** The handler runs on the alternate
 //!   stack and uses only async-signal-safe calls: `open`, `read`, `close`,
 //!   `write`, `sigaction`, `abort`, no allocation, no lock. It decides that
-//!   the fault is a coroutine stack overflow when all of these hold:
+//!   the fault is a guarded stack's overflow when all of these hold:
 //!   the thread was prepared; the fault is an access violation
 //!   (`SEGV_ACCERR`; any code for `SIGBUS`); the faulting address lies in
 //!   the highest page of a `PROT_NONE` mapping that ends where a read-write
@@ -65,18 +69,89 @@
 //! - Only overflows that hit the guard page are caught: a frame larger than
 //!   a page that skips it entirely (C code compiled without stack probes)
 //!   faults elsewhere, or not at all. Rust code always probes.
-//! - A thread without an alternate signal stack of its own gets one at the
-//!   first coroutine it creates; a thread whose alternate stack was already
+//! - A thread without an alternate signal stack of its own gets one when it
+//!   is prepared; a thread whose alternate stack was already
 //!   torn down (in its late thread-local destructors) cannot run the handler
 //!   and dies of `SIGSEGV`, as it would without this module.
 //! - If `/proc` is not mounted, or a file descriptor cannot be had, the
 //!   overflow is not recognised and the fault is passed on.
 //! - Only x86-64 Linux is supported; elsewhere [`prepare_thread`] does
 //!   nothing.
+//!
+//! [`Stack::allocate_at_least`]: crate::Stack::allocate_at_least
 
-/// The calling thread's own stack, `lo..hi`, if this thread has created a
-/// coroutine (and so was prepared) and its bounds could be had.
-pub(crate) fn thread_stack() -> Option<(usize, usize)> {
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+/// How the overflow message words what overflowed and what to do: set once
+/// per process by the library whose users should read it
+/// ([`set_overflow_report`]).
+#[derive(Debug)]
+pub struct OverflowReport {
+    /// What overflowed, after "has overflowed": `"a guarded stack"`.
+    pub what: &'static str,
+    /// The stack, before its size: `"the stack of "`.
+    pub stack: &'static str,
+    /// The advice up to the bigger size suggested (twice the stack's):
+    /// `"give it a bigger stack, for example sure_stack::Stack::allocate_at_least("`.
+    pub advice: &'static str,
+    /// The advice after the size: `")"`.
+    pub advice_end: &'static str,
+    /// The last line's reason: `"stack overflow"`.
+    pub fatal: &'static str,
+}
+
+/// The report of this crate's own users.
+pub static STACK_REPORT: OverflowReport = OverflowReport {
+    what: "a guarded stack",
+    stack: "the stack of ",
+    advice: "give it a bigger stack, for example sure_stack::Stack::allocate_at_least(",
+    advice_end: ")",
+    fatal: "stack overflow",
+};
+
+/// Words the overflow message for the library built on this crate that the
+/// process's users call (`sure-coro` names its coroutines and
+/// `Builder::stack_size`). The last call wins, for every stack.
+///
+/// ```
+/// use sure_stack::overflow::{OverflowReport, set_overflow_report};
+///
+/// static FIBERS: OverflowReport = OverflowReport {
+///     what: "a fiber's stack",
+///     stack: "the fiber's stack of ",
+///     advice: "spawn the fiber with a bigger stack, for example fibers::spawn_with_stack(",
+///     advice_end: ", task)",
+///     fatal: "fiber stack overflow",
+/// };
+/// set_overflow_report(&FIBERS);
+/// ```
+pub fn set_overflow_report(report: &'static OverflowReport) {
+    REPORT.store(ptr::from_ref(report).cast_mut(), Ordering::Release);
+}
+
+/// The report in use: [`STACK_REPORT`] until [`set_overflow_report`].
+static REPORT: AtomicPtr<OverflowReport> = AtomicPtr::new(ptr::null_mut());
+
+/// The report the handler uses; an atomic load, async-signal-safe.
+#[cfg_attr(
+    not(all(target_os = "linux", target_arch = "x86_64")),
+    allow(dead_code)
+)]
+fn report_words() -> &'static OverflowReport {
+    let set = REPORT.load(Ordering::Acquire);
+    if set.is_null() {
+        &STACK_REPORT
+    } else {
+        // SAFETY: only `set_overflow_report` stores here, from a `&'static`.
+        unsafe { &*set }
+    }
+}
+
+/// The calling thread's own stack, `lo..hi`, if this thread was prepared
+/// ([`prepare_thread`]) and its bounds could be had: for telling whether
+/// code runs on the thread's own stack or on a guarded one.
+pub fn thread_stack() -> Option<(usize, usize)> {
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
     {
         imp::thread_stack()
@@ -87,11 +162,16 @@ pub(crate) fn thread_stack() -> Option<(usize, usize)> {
     }
 }
 
-/// Makes sure this thread reports coroutine stack overflows. Called when
-/// the thread creates its first coroutine, and again for coroutines created
-/// while it exits; a thread-local load and a branch once prepared.
+/// Makes this thread report overflows of guarded stacks: installs the
+/// process-wide handler (once), gives the thread an alternate signal stack
+/// if it has none, and records its own stack's bounds, name and id. A
+/// thread-local load and a branch once prepared. [`Stack::allocate_at_least`]
+/// calls it for the allocating thread; a thread that runs code on a stack
+/// allocated elsewhere calls it itself.
+///
+/// [`Stack::allocate_at_least`]: crate::Stack::allocate_at_least
 #[inline(always)]
-pub(crate) fn prepare_thread() {
+pub fn prepare_thread() {
     #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
     if !imp::READY.get() {
         imp::prepare_this_thread();
@@ -105,8 +185,8 @@ mod imp {
     use std::ptr;
     use std::sync::{Once, OnceLock};
 
+    use crate::{RawStack, Stack};
     use nix::libc::{self, c_int, c_void, siginfo_t};
-    use sure_stack::{RawStack, Stack};
 
     /// `si_code` of a `SIGSEGV` on a mapped page whose protection forbids
     /// the access, as a guard page does (Linux uapi `asm-generic/siginfo.h`;
@@ -185,7 +265,7 @@ mod imp {
             // thread-local destructor prepares the thread again (and then
             // leaks the new alternate stack, having nowhere to keep it).
             let _ = READY.try_with(|ready| ready.set(false));
-            let bottom = self.0.mapping.as_ptr() as usize + sure_stack::page_size();
+            let bottom = self.0.mapping.as_ptr() as usize + crate::page_size();
             let mut current = MaybeUninit::<libc::stack_t>::uninit();
             // SAFETY: with no new stack, sigaltstack only writes the current
             // one into `current`, a valid place for a `stack_t`.
@@ -237,7 +317,7 @@ mod imp {
     fn install_handler() {
         // Fills sure_stack's page-size cache before any fault can reach
         // the handler, which then reads it with a plain atomic load.
-        let _ = sure_stack::page_size();
+        let _ = crate::page_size();
         for (signal, previous) in [
             (libc::SIGSEGV, &PREVIOUS_SEGV),
             (libc::SIGBUS, &PREVIOUS_BUS),
@@ -280,7 +360,7 @@ mod imp {
             // std (or someone else) already gave this thread one.
             return;
         }
-        let Ok(stack) = Stack::allocate_at_least(ALT_STACK_SIZE) else {
+        let Ok(stack) = Stack::map(ALT_STACK_SIZE) else {
             return;
         };
         let new = libc::stack_t {
@@ -355,6 +435,8 @@ mod imp {
         guard: usize,
         /// Usable bytes of the stack above it.
         size: usize,
+        /// The end of those usable bytes: the top of the stack.
+        top: usize,
     }
 
     /// The `SIGSEGV` and `SIGBUS` handler: reports a coroutine stack
@@ -408,7 +490,7 @@ mod imp {
             // Running on the thread's own stack: not ours to judge.
             return None;
         }
-        let page = sure_stack::page_size();
+        let page = crate::page_size();
         let (guard, rw_end) = guard_below_stack(addr, page)?;
         let stack = guard..rw_end;
         let overlaps_own = stack.start < thread.stack_hi && thread.stack_lo < stack.end;
@@ -418,6 +500,7 @@ mod imp {
         Some(Overflow {
             guard,
             size: rw_end - (guard + page),
+            top: rw_end,
         })
     }
 
@@ -604,12 +687,24 @@ mod imp {
         message.push(&thread.name[..thread.name_len]);
         message.push(b"' (");
         message.decimal(thread.tid.unsigned_abs());
-        message.push(b") has overflowed a coroutine's stack: the coroutine's stack of ");
+        let words = super::report_words();
+        message.push(b") has overflowed ");
+        message.push(words.what.as_bytes());
+        // SAFETY: the stack's usable bytes are mapped read-write (the
+        // handler checked), and a named stack's name lives while the stack
+        // is in use, which it is: this thread was running on it.
+        if let Some(name) = unsafe { crate::label::name_for_handler(overflow.top) } {
+            message.push(b" named '");
+            message.push(name);
+            message.push(b"'");
+        }
+        message.push(b": ");
+        message.push(words.stack.as_bytes());
         message.size(overflow.size);
         message.push(b" (guard page at ");
         message.hex(overflow.guard);
-        message.push(b") is exhausted\nhelp: build the coroutine with a bigger stack, ");
-        message.push(b"for example sure_coro::Builder::new().stack_size(");
+        message.push(b") is exhausted\nhelp: ");
+        message.push(words.advice.as_bytes());
         let bigger = overflow.size.saturating_mul(2);
         if bigger.is_multiple_of(1024) {
             message.decimal((bigger / 1024) as u64);
@@ -617,7 +712,10 @@ mod imp {
         } else {
             message.decimal(bigger as u64);
         }
-        message.push(b").build(body)\nfatal runtime error: coroutine stack overflow, aborting\n");
+        message.push(words.advice_end.as_bytes());
+        message.push(b"\nfatal runtime error: ");
+        message.push(words.fatal.as_bytes());
+        message.push(b", aborting\n");
         message.write_to_stderr();
         // SAFETY: abort is async-signal-safe and never returns.
         unsafe { libc::abort() }
@@ -626,14 +724,14 @@ mod imp {
     /// A message assembled on the signal stack, without allocating; text
     /// beyond its capacity is dropped.
     struct Message {
-        bytes: [u8; 512],
+        bytes: [u8; 768],
         len: usize,
     }
 
     impl Message {
         fn new() -> Self {
             Message {
-                bytes: [0; 512],
+                bytes: [0; 768],
                 len: 0,
             }
         }

@@ -1,0 +1,15 @@
+//! How a coroutine's stack overflow is worded: sure-stack's handler reports
+//! it (see `sure_stack::overflow`), in the words set here when a thread
+//! creates its first coroutine.
+
+use sure_stack::overflow::OverflowReport;
+
+/// The words of a coroutine's overflow, naming `Builder::stack_size`.
+pub(crate) static COROUTINE_REPORT: OverflowReport = OverflowReport {
+    what: "a coroutine's stack",
+    stack: "the coroutine's stack of ",
+    advice: "build the coroutine with a bigger stack, for example \
+             sure_coro::Builder::new().stack_size(",
+    advice_end: ").build(body)",
+    fatal: "coroutine stack overflow",
+};
