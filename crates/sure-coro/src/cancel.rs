@@ -34,9 +34,9 @@ use std::any::Any;
 #[non_exhaustive]
 pub struct Cancelled;
 
-/// Whether a panic payload (as `catch_unwind` returns it) is the
-/// cancellation of the coroutine it was caught in, which must be let go on
-/// with [`std::panic::resume_unwind`].
+/// Whether a panic payload (as `catch_unwind` returns it) is a
+/// [`Cancelled`]: caught on a coroutine's stack, that is the coroutine's own
+/// cancellation, which must be let go on with [`std::panic::resume_unwind`].
 pub fn is_cancellation(payload: &(dyn Any + Send)) -> bool {
     payload.is::<Cancelled>()
 }

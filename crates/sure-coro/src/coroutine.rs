@@ -496,6 +496,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     #[inline]
     #[track_caller]
     pub fn resume_with(&mut self, input: I) -> CoroutineResult<Y, R> {
+        let header = self.header.as_non_null();
         let channel = self.channel();
         // SAFETY: the channel is at the top of our stack, which we own.
         if !unsafe { (*channel).body.is_saved() } {
@@ -518,20 +519,22 @@ impl<I, Y, R> Coroutine<I, Y, R> {
             (*channel).input.write(input);
             (*channel).resumer.switch_to_taking(&(*channel).body);
             if (*channel).phase == Phase::Finished {
-                return self.finish();
+                return Self::finish(header);
             }
             CoroutineResult::Yield((*channel).yielded.assume_init_read())
         }
     }
 
-    /// Whether the body has returned or panicked. A completed coroutine
+    /// Whether the body has returned, panicked or been cancelled
+    /// ([`force_unwind`](Coroutine::force_unwind)). A completed coroutine
     /// cannot be resumed.
     #[inline]
     pub fn is_completed(&self) -> bool {
         self.phase() == Phase::Finished
     }
 
-    /// Whether the body has run at all.
+    /// Whether the coroutine has left its unstarted state: its body has run,
+    /// or it was cancelled before it could.
     ///
     /// ```
     /// let mut co = sure_coro::Coroutine::new(|h| h.suspend());
@@ -663,12 +666,16 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     ///   "Edges"), or is running (this was reached from code on its own
     ///   stack). The coroutine is then left as it was.
     pub fn force_unwind(&mut self) {
+        // Read now: ending the body runs its destructors, which may move or
+        // replace this `Coroutine` value (through a thread-local).
         let body = self.body();
         match body.end() {
             End::Ended(payload) => {
-                // SAFETY: the channel is at the top of our stack; the body has
-                // ended, so marking it finished lets drop release the stack.
-                unsafe { (*self.channel()).phase = Phase::Finished };
+                // SAFETY: the channel is at the top of the stack `body` came
+                // from, which its coroutine, wherever it is now, still holds;
+                // the body has ended, so marking it finished lets its drop
+                // release the stack.
+                unsafe { (*body.channel()).phase = Phase::Finished };
                 if let Some(payload) = payload {
                     raise_unless_panicking(payload);
                 }
@@ -722,16 +729,18 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         unsafe { (*self.channel()).status() }
     }
 
-    /// The body has just made its final switch out: take its outcome.
+    /// The body has just made its final switch out: take its outcome,
+    /// through the header read before the body ran (the body's code may have
+    /// moved or replaced the `Coroutine` value, through a thread-local).
     /// Cold: it runs once per coroutine, and the layout of the resume loop
     /// should favour the suspend path.
     #[cold]
     #[inline(never)]
-    fn finish(&mut self) -> CoroutineResult<Y, R> {
+    fn finish(header: NonNull<Header<I, Y, R>>) -> CoroutineResult<Y, R> {
         // SAFETY: the root wrote the outcome before writing `Finished`, and
         // it is read exactly once, here: a finished coroutine is never
         // resumed, and its drop does not look at the outcome.
-        match unsafe { (*self.header.as_ptr()).outcome.assume_init_read() } {
+        match unsafe { (*header.as_ptr()).outcome.assume_init_read() } {
             Ok(value) => CoroutineResult::Return(value),
             Err(payload) => panic::resume_unwind(payload),
         }

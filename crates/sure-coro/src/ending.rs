@@ -145,7 +145,7 @@ impl<I, Y, R> Body<I, Y, R> {
         }
     }
 
-    fn channel(self) -> *mut Channel<I, Y> {
+    pub(crate) fn channel(self) -> *mut Channel<I, Y> {
         // SAFETY: the header lives at the top of the stack the caller holds;
         // taking the field's address reads nothing.
         unsafe { &raw mut (*self.header.as_ptr()).channel }

@@ -75,7 +75,10 @@ const SIZED_IDLE_BYTES: usize = 16 * 1024 * 1024;
 /// stand-in: coroutines built and dropped meanwhile (and a nested call) use
 /// that, and the stacks it gathered go back into the pool, up to its
 /// capacity, when `f` returns or unwinds. If the thread's locals are
-/// destroyed before then, the pool's stacks are freed with it.
+/// destroyed before then, the pool's stacks are freed with it. A pool of
+/// another stack size that `f` puts in its place is dropped when `f` ends,
+/// and the stand-in kept: the pool's stacks must be the size coroutines ask
+/// for.
 ///
 /// # Panics
 /// If called while this thread's locals are being destroyed.
@@ -104,6 +107,12 @@ struct Lent(StackPool);
 impl Drop for Lent {
     fn drop(&mut self) {
         let pool = mem::replace(&mut self.0, StackPool::with_default_size());
+        if pool.stack_size() != DEFAULT_STACK_SIZE {
+            // `f` put a pool of another size in its place: coroutines must
+            // get the size they ask for, so that one is dropped (freeing its
+            // stacks) and the stand-in stays.
+            return;
+        }
         // Fails once the thread's locals are destroyed: the closure, and
         // the pool in it, is then dropped unrun, freeing the stacks. The
         // borrow cannot fail: no user code runs while the pool is borrowed.

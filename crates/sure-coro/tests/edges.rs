@@ -504,3 +504,73 @@ fn forgetting_a_coroutine_suspended_mid_unwind_leaves_the_thread_panicking() {
     assert_survived(&out);
     assert_eq!(count(&out, "panicking: true"), 1, "{}", stdout(&out));
 }
+
+// ---------------------------------------------------------------------------
+// `force_unwind`, like `Drop`, must not use its `self` after the body's
+// destructors ran: one may have replaced the coroutine in its slot.
+
+thread_local! {
+    static HOLDER_OF_A: RefCell<ForceUnwindsOnDrop> = const { RefCell::new(ForceUnwindsOnDrop(None)) };
+}
+
+/// Cancels the coroutine it holds when dropped, then says what it holds.
+struct ForceUnwindsOnDrop(Option<Coroutine>);
+
+impl Drop for ForceUnwindsOnDrop {
+    fn drop(&mut self) {
+        if let Some(co) = self.0.as_mut() {
+            co.force_unwind();
+        }
+        say(&format!(
+            "after force_unwind: {:?}",
+            self.0.as_ref().map(Coroutine::state)
+        ));
+    }
+}
+
+#[test]
+fn force_unwind_leaves_a_coroutine_put_in_its_slot_by_a_destructor_alone() {
+    let test = "force_unwind_leaves_a_coroutine_put_in_its_slot_by_a_destructor_alone";
+    let Some(out) = in_child(test, || {
+        on_a_thread(|| {
+            drop(Coroutine::new(|_h| ())); // the exit watch first
+            HOLDER_OF_A.with(|_| ());
+            let mut b = Coroutine::new(|h| {
+                let _local = SayOnDrop("B's local");
+                h.suspend();
+            });
+            let _ = b.resume();
+            let mut b = Some(b);
+            let mut a = Coroutine::new(move |h| {
+                HOLDER_OF_A.with(|holder| {
+                    struct PutB<'a>(&'a RefCell<ForceUnwindsOnDrop>, Option<Coroutine>);
+                    impl Drop for PutB<'_> {
+                        fn drop(&mut self) {
+                            let a = self.0.borrow_mut().0.replace(self.1.take().unwrap());
+                            std::mem::forget(a);
+                        }
+                    }
+                    let _put_b = PutB(holder, b.take());
+                    h.suspend();
+                });
+            });
+            let _ = a.resume();
+            HOLDER_OF_A.with(|holder| holder.borrow_mut().0 = Some(a));
+            say(REACHED);
+        });
+    }) else {
+        return;
+    };
+    assert_survived(&out);
+    assert_eq!(
+        count(&out, "after force_unwind: Some(Suspended)"),
+        1,
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        count(&out, "drop B's local"),
+        1,
+        "B is unwound by its own drop"
+    );
+}

@@ -226,3 +226,27 @@ fn the_pool_is_per_thread() {
         assert_eq!(with_thread_pool(|p| p.capacity()), 1);
     });
 }
+
+#[test]
+fn a_pool_of_another_size_put_in_place_of_the_thread_pool_is_not_kept() {
+    on_fresh_thread(|| {
+        with_thread_pool(|p| {
+            *p = StackPool::new(32 * 1024).unwrap();
+            let small = p.take().unwrap();
+            p.give_back(small);
+        });
+        assert_eq!(
+            with_thread_pool(|p| p.stack_size()),
+            sure_stack::DEFAULT_STACK_SIZE
+        );
+        let co = Builder::new()
+            .stack_size(sure_stack::DEFAULT_STACK_SIZE)
+            .build(|h| h.suspend())
+            .unwrap();
+        assert!(
+            co.stack_size() >= sure_stack::DEFAULT_STACK_SIZE,
+            "got {}",
+            co.stack_size()
+        );
+    });
+}

@@ -403,8 +403,13 @@ mod imp {
         }
         // SAFETY: gettid has no preconditions.
         info.tid = unsafe { libc::syscall(libc::SYS_gettid) };
-        let thread = std::thread::current();
-        let name = thread.name().unwrap_or("<unnamed>");
+        // `thread::current` may panic once std has torn the thread down (a
+        // stack allocated by a late destructor); the name is then unknown.
+        let thread = std::panic::catch_unwind(std::thread::current).ok();
+        let name = thread
+            .as_ref()
+            .and_then(|t| t.name())
+            .unwrap_or("<unnamed>");
         let len = name.floor_char_boundary(NAME_CAPACITY);
         info.name[..len].copy_from_slice(&name.as_bytes()[..len]);
         info.name_len = len;
