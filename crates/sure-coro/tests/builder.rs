@@ -100,73 +100,125 @@ fn sizes_are_rounded_up_to_whole_pages() {
     );
 }
 
-/// Recurses `depth` frames, each with a small local array, suspending at
-/// the bottom with the address of the deepest array; returns a checksum of
-/// every frame's array on the way back up.
-fn recurse(depth: u32, h: &mut SuspendHandle<(), usize>) -> u64 {
+/// The stack pointer register where this is inlined: an address in the
+/// calling frame on the stack the code runs on. Not a local's address:
+/// AddressSanitizer moves locals whose address is taken to its fake stack on
+/// the heap, and pads the ones it leaves with redzones.
+#[inline(always)]
+fn stack_pointer() -> usize {
+    let sp: usize;
+    // SAFETY: copies a register into another; touches no memory.
+    unsafe {
+        std::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags));
+    }
+    sp
+}
+
+/// What [`recurse`] hands out at the bottom: the stack pointer there, and
+/// the address of the deepest frame's local array.
+type Bottom = (usize, usize);
+
+/// Recurses, each frame with a small local array, until the stack pointer
+/// is `target` bytes below `top`: the depth follows from the stack each
+/// frame really uses, whatever the build does to frames. Suspends at the
+/// bottom with a [`Bottom`]; returns the deepest frame's `depth` and a
+/// checksum of every frame's array on the way back up.
+fn recurse(depth: u32, top: usize, target: usize, h: &mut SuspendHandle<(), Bottom>) -> (u32, u64) {
     let mut local = [depth; 8];
     black_box(&mut local);
-    let below = if depth == 0 {
-        at_bottom(&local as *const _ as usize, h);
-        0
+    let sp = stack_pointer();
+    let (deepest, below) = if top - sp >= target {
+        at_bottom((sp, &local as *const _ as usize), h);
+        (depth, 0)
     } else {
-        recurse(depth - 1, h)
+        recurse(depth + 1, top, target, h)
     };
-    below + u64::from(local[0]) + u64::from(local[7])
+    (deepest, below + u64::from(local[0]) + u64::from(local[7]))
 }
 
 /// Out of line: `suspend_with` is inlined, and would make every frame of
 /// `recurse` larger in a debug build.
 #[inline(never)]
-fn at_bottom(addr: usize, h: &mut SuspendHandle<(), usize>) {
-    h.suspend_with(addr);
+fn at_bottom(bottom: Bottom, h: &mut SuspendHandle<(), Bottom>) {
+    h.suspend_with(bottom);
 }
 
 fn expected_sum(depth: u32) -> u64 {
     (0..=u64::from(depth)).map(|d| 2 * d).sum()
 }
 
-/// The address of a local in the caller's frame: the top of the recursion.
-#[inline(never)]
-fn here() -> usize {
-    let marker = 0u8;
-    black_box(&marker as *const u8 as usize)
+/// Runs [`recurse`] down `target` bytes of `co`'s stack from the body's
+/// frame, and checks what holds in every build: every frame came back
+/// intact, the recursion ended where it measured, and each frame took
+/// stack (at least a return address, 16-byte aligned, so none was a tail
+/// call; at most a page). Returns the deepest depth and the bytes used.
+fn run_recursion(
+    mut co: Coroutine<(), Bottom, (usize, (u32, u64))>,
+    target: usize,
+) -> (u32, usize) {
+    let (bottom, deepest_local) = co.resume().into_yield().unwrap();
+    let (top, (deepest, sum)) = co.resume().into_return().unwrap();
+    let frames = deepest + 1;
+    assert_eq!(sum, expected_sum(deepest), "every frame came back intact");
+    let used = top - bottom;
+    assert!(
+        (target..target + 4096).contains(&used),
+        "stopped {used} bytes down, aiming at {target}"
+    );
+    let per_frame = used / frames as usize;
+    println!("{frames} frames, {used} bytes: {per_frame} bytes a frame");
+    assert!(
+        (16..=4096).contains(&per_frame),
+        "{frames} frames used {used} bytes"
+    );
+    // Where the locals are on this stack, each frame holds its 32-byte
+    // array too. Under AddressSanitizer they may be on its fake stack.
+    if (bottom..top).contains(&deepest_local) {
+        assert!(
+            per_frame >= 32,
+            "{frames} frames with 32-byte arrays used {used} bytes"
+        );
+    } else {
+        println!(
+            "not checking for the arrays: the locals live off this stack (AddressSanitizer's fake stack?)"
+        );
+    }
+    (deepest, used)
+}
+
+/// The recursion body: measures from its own frame.
+fn recursion_body(
+    target: usize,
+) -> impl FnOnce(&mut SuspendHandle<(), Bottom>) -> (usize, (u32, u64)) {
+    move |h| {
+        let top = stack_pointer();
+        (top, recurse(0, top, target, h))
+    }
 }
 
 #[test]
 fn deep_recursion_on_the_default_stack() {
-    let mut co = Coroutine::yielding(|h| {
-        let top = here();
-        (top, recurse(1000, h))
-    });
-    let bottom = co.resume().into_yield().unwrap();
-    let (top, sum) = co.resume().into_return().unwrap();
-    assert_eq!(sum, expected_sum(1000), "every frame came back intact");
-    let used = top - bottom;
-    assert!(
-        used > 1000 * 32,
-        "1000 frames with 32-byte arrays used only {used} bytes"
-    );
+    // Half the stack: deep, with room to spare for the body's own frames.
+    let target = DEFAULT_STACK_SIZE / 2;
+    let co = Coroutine::yielding(recursion_body(target));
+    let (_, used) = run_recursion(co, target);
     assert!(used < DEFAULT_STACK_SIZE);
 }
 
 #[test]
 fn a_big_stack_holds_recursion_a_default_one_cannot() {
     const BIG: usize = 8 * 1024 * 1024;
-    let mut co = Builder::new()
+    // Twice what a default stack holds at all.
+    let target = 2 * DEFAULT_STACK_SIZE;
+    let co = Builder::new()
         .stack_size(BIG)
-        .build_yielding(|h| {
-            let top = here();
-            (top, recurse(20_000, h))
-        })
+        .build_yielding(recursion_body(target))
         .unwrap();
-    assert!(co.stack_size() >= BIG);
-    let bottom = co.resume().into_yield().unwrap();
-    let (top, sum) = co.resume().into_return().unwrap();
-    assert_eq!(sum, expected_sum(20_000));
-    let used = top - bottom;
+    let size = co.stack_size();
+    assert!(size >= BIG);
+    let (_, used) = run_recursion(co, target);
     assert!(used > DEFAULT_STACK_SIZE, "the recursion used {used} bytes");
-    assert!(used < co.stack_size());
+    assert!(used < size);
 }
 
 #[test]
@@ -179,17 +231,17 @@ fn a_caller_provided_stack() {
     let mut co = Builder::new()
         .stack(stack)
         .build_yielding(|h| {
-            let local = 0u64;
-            h.suspend_with(&local as *const u64 as usize);
+            h.suspend_with(stack_pointer());
             "done"
         })
         .unwrap();
     assert_eq!(co.stack_size(), 64 * 1024);
-    let addr = co.resume().into_yield().unwrap();
+    let sp = co.resume().into_yield().unwrap();
     assert!(
-        (bottom..top).contains(&addr),
+        (bottom..top).contains(&sp),
         "the body runs on the given stack"
     );
+    assert!(!(bottom..top).contains(&stack_pointer()));
     assert_eq!(co.resume(), CoroutineResult::Return("done"));
 }
 
@@ -226,13 +278,15 @@ fn into_stack_runs_another_coroutine() {
     let mut second = Builder::new()
         .stack(stack)
         .build_with_input(|h, x: u32| {
-            let local = x;
-            let y = h.suspend_with(&local as *const u32 as usize);
+            let y = h.suspend_with(stack_pointer());
             x + y
         })
         .unwrap();
-    let addr = second.resume_with(40).into_yield().unwrap();
-    assert!(range.contains(&addr));
+    let sp = second.resume_with(40).into_yield().unwrap();
+    assert!(
+        range.contains(&sp),
+        "the body runs on the first one's stack"
+    );
     assert_eq!(second.resume_with(2), CoroutineResult::Return(42));
 
     // And again, from a completed coroutine.

@@ -8,6 +8,12 @@
 //! resumer's through the DWARF CFI of the entry trampoline (see
 //! `sure-context/src/arch/x86_64.rs`).
 //!
+//! The example is built the way this test was: in the same target
+//! directory, for the same `--target` if one was given, and with the `asan`
+//! feature when the inherited `RUSTFLAGS` ask for AddressSanitizer (as
+//! `cargo xtask test`'s `asan` stage does), so under ASan gdb walks an ASan
+//! build of the example.
+//!
 //! Without gdb on PATH the test prints why and passes. Set
 //! `SURE_REQUIRE_GDB=1` (as `cargo xtask test`'s `gdb` stage does) to make
 //! a missing gdb a failure instead.
@@ -115,17 +121,33 @@ fn workspace_root() -> PathBuf {
 }
 
 /// Builds example `name` of this crate in debug with the cargo that runs
-/// the tests and returns the executable's path, as cargo reports it.
+/// the tests, as this test was built (see the module docs), and returns the
+/// executable's path, as cargo reports it.
 fn build_example(name: &str) -> PathBuf {
-    let output = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--package",
-            env!("CARGO_PKG_NAME"),
-            "--example",
-            name,
-            "--message-format=json-render-diagnostics",
-        ])
+    let mut command = Command::new(env!("CARGO"));
+    command.args([
+        "build",
+        "--package",
+        env!("CARGO_PKG_NAME"),
+        "--example",
+        name,
+        "--message-format=json-render-diagnostics",
+    ]);
+    let (target_dir, triple) = where_this_test_was_built();
+    if let Some(dir) = target_dir {
+        command.arg("--target-dir").arg(dir);
+    }
+    if let Some(triple) = &triple {
+        command.args(["--target", triple]);
+    }
+    if asan_requested() {
+        // The nested cargo inherits the sanitizer flags; the feature
+        // announces the example's stack switches to ASan. `--target` (the
+        // asan stage passes one) keeps the flags off build scripts.
+        println!("built with AddressSanitizer: building {name} with it and the `asan` feature");
+        command.args(["--features", "asan"]);
+    }
+    let output = command
         .current_dir(workspace_root())
         .stderr(Stdio::inherit())
         .output()
@@ -146,6 +168,45 @@ fn build_example(name: &str) -> PathBuf {
         })
         .find(|path| path.file_stem().is_some_and(|stem| stem == name))
         .unwrap_or_else(|| panic!("cargo reported no executable for example {name}"))
+}
+
+/// Whether the `RUSTFLAGS` this test runs with (and the nested cargo
+/// inherits) build with AddressSanitizer.
+fn asan_requested() -> bool {
+    ["RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS"]
+        .iter()
+        .filter_map(env::var_os)
+        .any(|flags| flags.to_string_lossy().contains("sanitizer=address"))
+}
+
+/// The target directory and `--target` triple this test executable was
+/// built with, from its path: `<dir>/[<triple>/]<profile>/deps/<test>`,
+/// where cargo marks `<dir>` (and `<dir>/<triple>`) with a `CACHEDIR.TAG`.
+/// `None` for what the path does not tell.
+fn where_this_test_was_built() -> (Option<PathBuf>, Option<String>) {
+    let Ok(exe) = env::current_exe() else {
+        return (None, None);
+    };
+    let Some(above_profile) = exe
+        .ancestors()
+        .find(|dir| dir.file_name().is_some_and(|name| name == "deps"))
+        .and_then(Path::parent)
+        .and_then(Path::parent)
+    else {
+        return (None, None);
+    };
+    match above_profile.parent() {
+        Some(root) if root.join("CACHEDIR.TAG").is_file() => (
+            Some(root.to_path_buf()),
+            above_profile
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned()),
+        ),
+        _ if above_profile.join("CACHEDIR.TAG").is_file() => {
+            (Some(above_profile.to_path_buf()), None)
+        }
+        _ => (None, None),
+    }
 }
 
 /// Runs `gdb args binary` and returns its stdout and stderr together; kills
