@@ -73,3 +73,10 @@ mod tests {
         }
     }
 }
+
+/// The workspace README's examples, compiled and run as doc tests so they
+/// stay true (here, in the one crate that is not published and depends on
+/// all three libraries).
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;

@@ -65,3 +65,9 @@ mod machine;
 mod sanitizer;
 
 pub use context::{ExecutionContext, MIN_SETUP_BYTES, Trampoline};
+
+/// The crate README's examples (its crates.io page), compiled and run as
+/// doc tests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

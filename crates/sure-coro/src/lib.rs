@@ -119,7 +119,8 @@ static_assertions::assert_not_impl_any!(Coroutine: Send, Sync);
 static_assertions::assert_not_impl_any!(SuspendHandle: Send, Sync);
 static_assertions::assert_not_impl_any!(Generator<u32>: Send, Sync);
 
-/// The README's examples, compiled and run as doc tests so they stay true.
+/// The crate README's examples (its crates.io page), compiled and run as
+/// doc tests so they stay true; the workspace README's run in sure-bench.
 #[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
+#[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

@@ -140,3 +140,9 @@ fn query_page_size() -> usize {
     PAGE_SIZE.store(page, Ordering::Relaxed);
     page
 }
+
+/// The crate README's examples (its crates.io page), compiled and run as
+/// doc tests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
