@@ -92,6 +92,7 @@ fn stages(root: &Path) -> Result<Vec<Stage>, String> {
         memcheck_stage(),
         gdb_stage(),
         asan_stage(),
+        tsan_stage(root),
     ])
 }
 
@@ -240,6 +241,78 @@ fn asan_stage() -> Stage {
             "detect_leaks=0:handle_segv=0:use_sigaltstack=0",
         );
     Stage::new("asan", command).skip_unless(
+        cfg!(all(target_arch = "x86_64", target_os = "linux")) && tools::nightly_installed(),
+        "needs a nightly toolchain (rustup toolchain install nightly) on x86-64 Linux",
+    )
+}
+
+/// The multi-threaded tests (coroutines on several threads, the per-thread
+/// pools, stacks sent between threads) built with ThreadSanitizer, and
+/// sure-coro with the `tsan` feature, which makes every context a TSan
+/// fiber; any TSan report fails a test. Needs nightly for `-Zsanitizer`,
+/// like the asan stage, and builds in its own target directory.
+///
+/// That nightly has no `rust-src`, so std is not instrumented (no
+/// `-Zbuild-std`), hence `-Cunsafe-allow-abi-mismatch=sanitizer`, and hence
+/// `xtask/tsan-suppressions.txt`: it silences the reports TSan makes about
+/// std's own code, whose synchronisation it cannot see, each entry saying
+/// which; it names no code of sure's.
+///
+/// sure-stack's `map_limit` and `no_leak` tests are left out: they are
+/// single-threaded and measure the process's memory mappings, which TSan's
+/// own shadow mappings change (`map_limit` exhausts them, and TSan then
+/// cannot map its own memory). TSan options: its SIGSEGV handler off, as in
+/// the asan stage, since `memory`'s guard-page test checks how a process
+/// dies.
+fn tsan_stage(root: &Path) -> Stage {
+    let target = env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    let target_dir = Path::new(&target).join("tsan");
+    let target_dir = target_dir.to_string_lossy();
+    // Absolute: test binaries run in their package's directory.
+    let suppressions = root.join("xtask/tsan-suppressions.txt");
+    let options = format!("suppressions={}:handle_segv=0", suppressions.display());
+    let flags = "-Zsanitizer=thread -Cunsafe-allow-abi-mismatch=sanitizer";
+    let command = |tests: &[&str]| {
+        let mut args = vec![
+            "+nightly",
+            "test",
+            "--no-fail-fast",
+            "--target-dir",
+            &*target_dir,
+            // Explicit, so that the flags skip build scripts and proc macros.
+            "--target",
+            "x86_64-unknown-linux-gnu",
+        ];
+        args.extend_from_slice(tests);
+        Cmd::new("cargo", args)
+            .env("RUSTFLAGS", flags)
+            .env("RUSTDOCFLAGS", flags)
+            .env("TSAN_OPTIONS", &options)
+    };
+    let commands = vec![
+        command(&[
+            "--package",
+            "sure-coro",
+            "--features",
+            "sure-coro/tsan",
+            "--test",
+            "threads",
+            "--test",
+            "pool",
+            "--test",
+            "sized_pools",
+        ]),
+        command(&[
+            "--package",
+            "sure-stack",
+            "--lib",
+            "--test",
+            "memory",
+            "--test",
+            "pool",
+        ]),
+    ];
+    Stage::with_commands("tsan", commands).skip_unless(
         cfg!(all(target_arch = "x86_64", target_os = "linux")) && tools::nightly_installed(),
         "needs a nightly toolchain (rustup toolchain install nightly) on x86-64 Linux",
     )

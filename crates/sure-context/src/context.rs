@@ -5,6 +5,7 @@ use core::ptr::{self, NonNull};
 
 use crate::machine::MachineContext;
 use crate::sanitizer::SanitizerContext;
+use crate::tsan::TsanContext;
 
 /// The code a new context starts in (Sure's `ITrampoline`).
 ///
@@ -114,8 +115,10 @@ pub trait Trampoline {
 /// a switch: the machine context (the saved stack pointer, and the switch
 /// itself) and the sanitizer context (AddressSanitizer's fiber annotations
 /// with the `asan` feature: before the switch, after it, and before the
-/// final exit; without the feature it is zero-sized and its hooks are
-/// empty, so a context is one word and a switch is only the machine's).
+/// final exit), and the ThreadSanitizer context (TSan's fiber annotations
+/// with the `tsan` feature: before the switch, and before the final exit).
+/// Either is zero-sized without its feature and its hooks are empty, so
+/// with neither a context is one word and a switch is only the machine's.
 #[repr(C)]
 pub struct ExecutionContext {
     /// The saved stack pointer. First field, at offset 0: the switch hands
@@ -124,18 +127,32 @@ pub struct ExecutionContext {
     machine: MachineContext,
     /// The sanitizer's view of the stack; zero-sized without `asan`.
     sanitizer: SanitizerContext,
+    /// ThreadSanitizer's fiber for this execution; zero-sized without
+    /// `tsan`.
+    tsan: TsanContext,
 }
 
-#[cfg(not(feature = "asan"))]
+#[cfg(not(any(feature = "asan", feature = "tsan")))]
 static_assertions::assert_eq_size!(ExecutionContext, usize);
 // The stack pointer, then the stack's bounds and the saved fake stack.
-#[cfg(feature = "asan")]
+#[cfg(all(feature = "asan", not(feature = "tsan")))]
 static_assertions::assert_eq_size!(ExecutionContext, [usize; 4]);
+// The stack pointer, then the TSan fiber.
+#[cfg(all(feature = "tsan", not(feature = "asan")))]
+static_assertions::assert_eq_size!(ExecutionContext, [usize; 2]);
+#[cfg(all(feature = "asan", feature = "tsan"))]
+static_assertions::assert_eq_size!(ExecutionContext, [usize; 5]);
+// Each part on its own: zero-sized without its feature.
+#[cfg(not(feature = "asan"))]
+static_assertions::assert_eq_size!(SanitizerContext, ());
+#[cfg(not(feature = "tsan"))]
+static_assertions::assert_eq_size!(TsanContext, ());
 static_assertions::assert_eq_align!(ExecutionContext, usize);
 static_assertions::const_assert_eq!(core::mem::offset_of!(ExecutionContext, machine), 0);
 
 // SAFETY: an ExecutionContext is a saved stack pointer (and, with `asan`,
-// its stack's bounds and fake stack); moving the value to another thread
+// its stack's bounds and fake stack; with `tsan`, a TSan fiber handle,
+// which TSan lets any thread switch to); moving the value to another thread
 // does nothing by itself. Switching into it there is the caller's
 // decision, covered by the contract of `switch_to`.
 unsafe impl Send for ExecutionContext {}
@@ -153,6 +170,7 @@ impl ExecutionContext {
         ExecutionContext {
             machine: MachineContext::new(),
             sanitizer: SanitizerContext::new(),
+            tsan: TsanContext::new(),
         }
     }
 
@@ -340,6 +358,9 @@ impl ExecutionContext {
         // with `asan` this clears the region's stale poison, which the
         // initial frame's writes must not trip over.
         let sanitizer = unsafe { SanitizerContext::with_stack(stack.cast().as_ptr(), stack.len()) };
+        // SAFETY: as above (the TSan part only records that the context is
+        // fresh).
+        let tsan = unsafe { TsanContext::with_stack(stack.cast().as_ptr(), stack.len()) };
         // SAFETY: `top` lies inside or one past the region (aligned down),
         // at least MIN_SETUP_BYTES above its bottom, so the initial frame's
         // bytes below it are in the writable region the caller provided.
@@ -350,7 +371,11 @@ impl ExecutionContext {
                 trampoline.as_ptr().cast(),
             )
         };
-        ExecutionContext { machine, sanitizer }
+        ExecutionContext {
+            machine,
+            sanitizer,
+            tsan,
+        }
     }
 
     /// Saves the running execution into `self` and continues `target`.
@@ -388,6 +413,7 @@ impl ExecutionContext {
         // are called in the order they need.
         unsafe {
             self.sanitizer.before_switch(&target.sanitizer);
+            self.tsan.before_switch(&target.tsan);
             let from = self.machine.switch_to(&target.machine);
             self.sanitizer.after_switch(sanitizer_of(from));
         }
@@ -455,6 +481,7 @@ impl ExecutionContext {
         // after loading what the switch needs from it.
         unsafe {
             self.sanitizer.before_switch(&target.sanitizer);
+            self.tsan.before_switch(&target.tsan);
             let from = self.machine.switch_to_taking(&target.machine);
             self.sanitizer.after_switch(sanitizer_of(from));
         }
@@ -474,6 +501,7 @@ impl ExecutionContext {
         // SAFETY: as in `switch_to`.
         unsafe {
             self.sanitizer.before_switch(&target.sanitizer);
+            self.tsan.before_switch(&target.tsan);
             let from = self.machine.return_to(&target.machine);
             self.sanitizer.after_switch(sanitizer_of(from));
         }
@@ -490,15 +518,20 @@ impl ExecutionContext {
     /// - the running execution's own context is never switched to again: it
     ///   still holds the stack pointer it was last saved with (so
     ///   [`is_saved`](ExecutionContext::is_saved) stays true), which is stale.
+    /// - the running execution was started by [`setup`](ExecutionContext::setup),
+    ///   not a thread's own stack (which has frames below it and so is never
+    ///   finished): with `tsan`, its fiber is destroyed here.
     ///
     /// [`switch_to`]: ExecutionContext::switch_to
     #[inline(always)]
     pub unsafe fn exit_to(target: &ExecutionContext) -> ! {
-        // SAFETY: `target` is suspended, and the running stack is abandoned,
-        // both by the contract; the sanitizer hook precedes the switch, and
-        // the target's side completes it.
+        // SAFETY: `target` is suspended, the running stack is abandoned and
+        // was set up by `setup`, all by the contract; the sanitizer hooks
+        // precede the switch (TSan's last, immediately before it), and the
+        // target's side completes ASan's.
         unsafe {
             SanitizerContext::before_exit(&target.sanitizer);
+            TsanContext::before_exit(&target.tsan);
             MachineContext::exit_to(&target.machine)
         }
     }
@@ -516,6 +549,8 @@ impl fmt::Debug for ExecutionContext {
         f.field("stack_pointer", &self.machine.stack_pointer());
         #[cfg(feature = "asan")]
         f.field("sanitizer", &self.sanitizer);
+        #[cfg(feature = "tsan")]
+        f.field("tsan", &self.tsan);
         f.finish()
     }
 }

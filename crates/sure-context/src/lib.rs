@@ -46,6 +46,21 @@
 //! and a switch compiles to the same code. `cargo xtask test` runs the
 //! tests this way when a nightly toolchain is installed.
 //!
+//! # ThreadSanitizer
+//!
+//! With the `tsan` feature, every execution is a ThreadSanitizer fiber
+//! (`__tsan_create_fiber` when a fresh context is first entered,
+//! `__tsan_switch_to_fiber` immediately before every switch,
+//! `__tsan_destroy_fiber` when a context exits), so that a program built
+//! with `-Zsanitizer=thread` (nightly) sees each coroutine's accesses as
+//! its own and a switch as the synchronisation it is, also when a
+//! coroutine moves between threads. A context then also holds its fiber:
+//! one more word. Without the feature the part is zero-sized and a switch
+//! compiles to the same code. The `asan` and `tsan` parts are independent
+//! (though rustc builds with one sanitizer at a time). `cargo xtask test`
+//! runs the multi-threaded tests this way when a nightly toolchain is
+//! installed.
+//!
 //! # Debuggers and backtraces
 //!
 //! The entry trampoline carries DWARF call-frame information, so gdb's `bt`
@@ -63,6 +78,7 @@ mod arch;
 mod context;
 mod machine;
 mod sanitizer;
+mod tsan;
 
 pub use context::{ExecutionContext, MIN_SETUP_BYTES, Trampoline};
 
