@@ -8,12 +8,14 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::SystemTime;
 
+use clap::Args;
+
+use crate::chart;
 use crate::instructions::{self, Outcome};
 use crate::manifest;
 use crate::process::{self, Cmd};
 use crate::report::{self, Report};
 use crate::report_data;
-use crate::svg;
 use crate::workspace;
 
 /// The package holding all benchmarks.
@@ -33,56 +35,44 @@ const QUICK_ARGS: [&str; 6] = [
     "10",
 ];
 
-/// Exit code for a command line we do not understand (as in `main`).
-const USAGE_ERROR: u8 = 2;
-
-/// The one-line usage of this task, for errors.
-const USAGE: &str =
-    "usage: cargo xtask bench [--quick] [--report-only] [--instructions] [-- <criterion args>]";
-
-/// What the command line asked for.
-struct Options {
-    /// `--quick`: pass [`QUICK_ARGS`] to criterion.
+/// What the command line asked for: `[--quick] [--report-only]
+/// [--instructions] [-- <criterion args>]`; anything else is an error, so a
+/// typo is not silently ignored.
+#[derive(Debug, Args)]
+pub struct Options {
+    /// Short run: 0.2 s warm-up, 0.5 s measurement, 10 samples per bench.
+    #[arg(long)]
     quick: bool,
-    /// `--report-only`: run no bench, only write the report from earlier results.
+    /// Run no bench, only write the report from earlier results.
+    #[arg(long, conflicts_with_all = ["quick", "criterion_args"])]
     report_only: bool,
-    /// `--instructions`: count instructions per operation under callgrind.
+    /// Also count instructions per operation with valgrind's callgrind.
+    #[arg(long)]
     instructions: bool,
-    /// Everything after `--`, passed to criterion unchanged (e.g. a bench filter).
+    /// Passed to criterion unchanged (e.g. a bench filter); only after `--`.
+    #[arg(last = true, value_name = "CRITERION ARGS")]
     criterion_args: Vec<String>,
 }
 
-/// Parses `[--quick] [--report-only] [--instructions] [-- <criterion args>]`,
-/// rejecting anything else so a typo is not silently ignored.
-fn parse(args: &[String]) -> Result<Options, String> {
-    let (ours, theirs) = match args.iter().position(|arg| arg == "--") {
-        Some(split) => (&args[..split], &args[split + 1..]),
-        None => (args, &[][..]),
-    };
-    let mut options = Options {
-        quick: false,
-        report_only: false,
-        instructions: false,
-        criterion_args: theirs.to_vec(),
-    };
-    for arg in ours {
-        match arg.as_str() {
-            "--quick" => options.quick = true,
-            "--report-only" => options.report_only = true,
-            "--instructions" => options.instructions = true,
-            other => {
-                return Err(format!(
-                    "unknown bench option `{other}` (criterion options go after `--`)"
-                ));
-            }
+impl Options {
+    /// The options as a command line, for the report.
+    fn args(&self) -> Vec<String> {
+        let flags = [
+            (self.quick, "--quick"),
+            (self.report_only, "--report-only"),
+            (self.instructions, "--instructions"),
+        ];
+        let mut args: Vec<String> = flags
+            .into_iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, flag)| flag.to_owned())
+            .collect();
+        if !self.criterion_args.is_empty() {
+            args.push("--".to_owned());
+            args.extend(self.criterion_args.iter().cloned());
         }
+        args
     }
-    if options.report_only && (options.quick || !options.criterion_args.is_empty()) {
-        return Err(
-            "`--report-only` runs no bench: `--quick` and criterion args do not apply".into(),
-        );
-    }
-    Ok(options)
 }
 
 /// The names of the `[[bench]]` targets of a manifest, in the order declared.
@@ -133,14 +123,7 @@ fn command(options: &Options, bench: &str) -> Cmd {
 
 /// Runs the benchmarks, then writes the report. Fails if a bench or the
 /// instruction counting failed, after writing the report of what there is.
-pub fn run(args: &[String]) -> ExitCode {
-    let options = match parse(args) {
-        Ok(options) => options,
-        Err(err) => {
-            eprintln!("error: {err}\n{USAGE}");
-            return ExitCode::from(USAGE_ERROR);
-        }
-    };
+pub fn run(options: &Options) -> ExitCode {
     let root = workspace::root();
     let target = report_data::target_dir(&root);
     let output = report_data::output_dir(&target);
@@ -161,7 +144,7 @@ pub fn run(args: &[String]) -> ExitCode {
             println!("{PACKAGE} declares no [[bench]] target yet: nothing to run");
         }
         for (i, bench) in benches.iter().enumerate() {
-            let command = command(&options, bench);
+            let command = command(options, bench);
             process::announce(&format!(
                 "[{}/{}] bench group `{bench}`: {command}",
                 i + 1,
@@ -190,7 +173,7 @@ pub fn run(args: &[String]) -> ExitCode {
         ["xtask", "bench"]
             .into_iter()
             .map(str::to_owned)
-            .chain(args.iter().cloned()),
+            .chain(options.args()),
     );
     let report = gather(
         &root,
@@ -278,7 +261,7 @@ fn gather(
 /// Writes `report.md` and `report.svg` into `output` and prints the Markdown.
 fn write(root: &Path, output: &Path, report: &Report) -> Result<(), String> {
     let markdown = report::markdown(report);
-    let chart = svg::chart(
+    let chart = chart::chart(
         "sure ÷ corosensei, time per bench",
         &report::bars(&report.measurements),
     );
@@ -309,15 +292,22 @@ fn relative(root: &Path, path: &Path) -> String {
 mod tests {
     use super::*;
 
-    /// Turns string literals into the owned arguments `parse` takes.
-    fn args(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| s.to_string()).collect()
+    use crate::{Cli, Task};
+    use clap::Parser;
+
+    /// Parses `cargo xtask bench <args>`.
+    fn parse(args: &[&str]) -> Result<Options, clap::Error> {
+        let cli = Cli::try_parse_from(["cargo xtask", "bench"].iter().chain(args))?;
+        match cli.task {
+            Some(Task::Bench(options)) => Ok(options),
+            other => panic!("parsed as {other:?}"),
+        }
     }
 
     /// `--quick` and pass-through arguments end up where criterion reads them.
     #[test]
     fn builds_the_cargo_command() {
-        let options = parse(&args(&["--quick", "--", "sure", "--noplot"])).unwrap();
+        let options = parse(&["--quick", "--", "sure", "--noplot"]).unwrap();
         assert_eq!(
             command(&options, "switch").to_string(),
             "cargo bench --package sure-bench --bench switch -- --warm-up-time 0.2 \
@@ -334,12 +324,23 @@ mod tests {
     /// `--report-only` takes nothing meant for criterion.
     #[test]
     fn rejects_unknown_options() {
-        assert!(parse(&args(&["--quik"])).is_err());
-        assert!(parse(&args(&["--", "--quik"])).is_ok());
-        let both = parse(&args(&["--report-only", "--instructions"])).unwrap();
+        assert!(parse(&["--quik"]).is_err());
+        assert!(parse(&["--", "--quik"]).is_ok());
+        let both = parse(&["--report-only", "--instructions"]).unwrap();
         assert!(both.report_only && both.instructions && !both.quick);
-        assert!(parse(&args(&["--report-only", "--quick"])).is_err());
-        assert!(parse(&args(&["--report-only", "--", "x"])).is_err());
+        assert!(parse(&["--report-only", "--quick"]).is_err());
+        assert!(parse(&["--report-only", "--", "x"]).is_err());
+        // Criterion's arguments need the `--`.
+        assert!(parse(&["sure"]).is_err());
+    }
+
+    /// The command line the report shows is the one that was parsed.
+    #[test]
+    fn shows_the_options_as_arguments() {
+        let line = ["--quick", "--instructions", "--", "sure", "--noplot"];
+        assert_eq!(parse(&line).unwrap().args(), line);
+        assert_eq!(parse(&["--report-only"]).unwrap().args(), ["--report-only"]);
+        assert!(parse(&[]).unwrap().args().is_empty());
     }
 
     /// `[[bench]]` names in manifest order, other tables' names ignored, then

@@ -7,6 +7,7 @@
 //! the two totals divided by the difference of the iteration counts is the
 //! cost of one operation, without the program's start-up and set-up.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs;
 use std::io::ErrorKind;
@@ -14,10 +15,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use serde::{Deserialize, Serialize};
+
 use crate::process::{self, Cmd};
 use crate::report::format_ratio;
 use crate::report_data;
-use crate::report_json::{Json, quote};
 
 /// The example that runs one case: `instructions <case> <iterations>`.
 const EXAMPLE: &str = "instructions";
@@ -48,6 +50,27 @@ pub const ITERATIONS: [u64; 2] = [10_000, 110_000];
 /// The file the counts are kept in under `target/sure-bench`, so that a
 /// later report can show them without measuring again.
 const FILE: &str = "instructions.json";
+
+/// The layout of [`FILE`].
+#[derive(Debug, Serialize, Deserialize)]
+struct File {
+    /// When the counts were measured, in seconds since the Unix epoch.
+    #[serde(default)]
+    measured_unix: u64,
+    /// The commit they were measured at.
+    #[serde(default = "unknown")]
+    commit: String,
+    /// The two iteration counts (see [`ITERATIONS`]), for whoever reads the file.
+    #[serde(default)]
+    iterations: Vec<u64>,
+    /// Instructions per operation by case; `null` (not a number) is skipped.
+    per_op: BTreeMap<String, Option<f64>>,
+}
+
+/// The commit of a file that does not name one.
+fn unknown() -> String {
+    "unknown".to_owned()
+}
 
 /// Instructions per operation, as measured at one time.
 #[derive(Debug, Clone, PartialEq)]
@@ -190,18 +213,18 @@ pub fn save(output: &Path, counts: &Counts) -> Result<(), String> {
         .measured
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let mut json = format!(
-        "{{\n  \"measured_unix\": {seconds},\n  \"commit\": {},\n  \"iterations\": [{}, {}],\n  \"per_op\": {{",
-        quote(&counts.commit),
-        ITERATIONS[0],
-        ITERATIONS[1]
-    );
-    for (i, (case, value)) in counts.per_op.iter().enumerate() {
-        let comma = if i == 0 { "" } else { "," };
-        let _ = write!(json, "{comma}\n    {}: {value}", quote(case));
-    }
-    json.push_str("\n  }\n}\n");
+    let file = File {
+        measured_unix: seconds,
+        commit: counts.commit.clone(),
+        iterations: ITERATIONS.to_vec(),
+        per_op: counts
+            .per_op
+            .iter()
+            .map(|(case, value)| (case.clone(), Some(*value)))
+            .collect(),
+    };
     let path = output.join(FILE);
+    let json = serde_json::to_string_pretty(&file).map_err(|err| err.to_string())? + "\n";
     fs::create_dir_all(output)
         .and_then(|()| fs::write(&path, json))
         .map_err(|err| format!("cannot write {}: {err}", path.display()))
@@ -213,22 +236,15 @@ pub fn load(output: &Path) -> Result<Option<Counts>, String> {
     if !path.exists() {
         return Ok(None);
     }
-    let json = report_data::read_json(&path)?;
-    let Some(Json::Object(per_op)) = json.get(&["per_op"]) else {
-        return Err(format!("{}: no `per_op` object", path.display()));
-    };
+    let file: File = report_data::read_json(&path)?;
     let per_op = CASES
         .iter()
-        .filter_map(|case| match per_op.get(*case) {
-            Some(Json::Number(n)) => Some(((*case).to_owned(), *n)),
-            _ => None,
-        })
+        .filter_map(|case| Some(((*case).to_owned(), (*file.per_op.get(*case)?)?)))
         .collect();
-    let seconds = json.number(&["measured_unix"]).unwrap_or(0.0);
     Ok(Some(Counts {
         per_op,
-        measured: UNIX_EPOCH + std::time::Duration::from_secs(seconds as u64),
-        commit: json.string(&["commit"]).unwrap_or("unknown").to_owned(),
+        measured: UNIX_EPOCH + std::time::Duration::from_secs(file.measured_unix),
+        commit: file.commit,
     }))
 }
 

@@ -10,8 +10,8 @@
 use std::fmt::Write as _;
 use std::time::SystemTime;
 
+use crate::chart::Bar;
 use crate::report_data::{self, Measurement, Memory};
-use crate::svg::Bar;
 
 /// The criterion groups in the order they are run and reported, each with the
 /// ids its bench is expected to produce. Results for other groups or ids are

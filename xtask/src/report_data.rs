@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::report_json::Json;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 /// The estimate of `estimates.json` the report uses: the mean time per
 /// iteration. Criterion's console shows its "typical" estimate instead (the
@@ -29,6 +30,52 @@ pub struct Measurement {
     pub interval_ns: Option<(f64, f64)>,
     /// When criterion wrote the estimate, to tell fresh results from old ones.
     pub modified: Option<SystemTime>,
+}
+
+/// The part of criterion's `estimates.json` the report reads.
+#[derive(Debug, Deserialize)]
+struct Estimates {
+    /// The [`ESTIMATE`] estimate (criterion also writes `median`, `slope`, ...).
+    mean: Estimate,
+}
+
+/// One estimate of `estimates.json`, in nanoseconds.
+#[derive(Debug, Deserialize)]
+struct Estimate {
+    /// The estimate itself.
+    point_estimate: f64,
+    /// Its confidence interval, if recorded.
+    #[serde(default)]
+    confidence_interval: Option<Interval>,
+}
+
+/// A confidence interval of `estimates.json`; a bound may be missing.
+#[derive(Debug, Deserialize)]
+struct Interval {
+    /// The lower bound.
+    lower_bound: Option<f64>,
+    /// The upper bound.
+    upper_bound: Option<f64>,
+}
+
+/// The part of criterion's `benchmark.json` that names a benchmark.
+#[derive(Debug, Deserialize)]
+pub struct BenchmarkId {
+    /// The group, e.g. `depth`.
+    group_id: String,
+    /// The function within the group, e.g. `sure`.
+    function_id: Option<String>,
+    /// The parameter, e.g. `8`, for a parameterised benchmark.
+    value_str: Option<String>,
+}
+
+/// What the memory bench writes to `memory.json`.
+#[derive(Debug, Deserialize)]
+struct MemoryFile {
+    /// Kibibytes per idle sure coroutine.
+    sure_kib_per_coroutine: f64,
+    /// Kibibytes per idle corosensei coroutine.
+    corosensei_kib_per_coroutine: f64,
 }
 
 /// The memory bench's result: kibibytes of memory per idle coroutine.
@@ -115,22 +162,18 @@ fn find_bench_dirs(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
 fn read_measurement(group_dir: &Path, bench_dir: &Path) -> Result<Measurement, String> {
     let new = bench_dir.join("new");
     let estimates_path = new.join("estimates.json");
-    let estimates = read_json(&estimates_path)?;
-    let mean_ns = estimates
-        .number(&[ESTIMATE, "point_estimate"])
-        .ok_or_else(|| format!("{}: no {ESTIMATE}.point_estimate", estimates_path.display()))?;
-    let interval_ns = estimates
-        .number(&[ESTIMATE, "confidence_interval", "lower_bound"])
-        .zip(estimates.number(&[ESTIMATE, "confidence_interval", "upper_bound"]));
-    let (group, id) = match read_json(&new.join("benchmark.json")) {
-        Ok(benchmark) => ids_from_benchmark_json(&benchmark),
-        Err(_) => None,
-    }
-    .unwrap_or_else(|| ids_from_path(group_dir, bench_dir));
+    let Estimates { mean } = read_json(&estimates_path)?;
+    let interval_ns = mean
+        .confidence_interval
+        .and_then(|ci| ci.lower_bound.zip(ci.upper_bound));
+    let (group, id) = read_json(&new.join("benchmark.json"))
+        .ok()
+        .and_then(|benchmark| ids_from_benchmark_json(&benchmark))
+        .unwrap_or_else(|| ids_from_path(group_dir, bench_dir));
     Ok(Measurement {
         group,
         id,
-        mean_ns,
+        mean_ns: mean.point_estimate,
         interval_ns,
         modified: modified(&estimates_path),
     })
@@ -138,16 +181,13 @@ fn read_measurement(group_dir: &Path, bench_dir: &Path) -> Result<Measurement, S
 
 /// Group and id as criterion recorded them: `function_id`, plus `/value_str`
 /// when the benchmark has a parameter.
-pub fn ids_from_benchmark_json(benchmark: &Json) -> Option<(String, String)> {
-    let group = benchmark.string(&["group_id"])?;
-    let function = benchmark.string(&["function_id"]);
-    let value = benchmark.string(&["value_str"]);
-    let id = match (function, value) {
+pub fn ids_from_benchmark_json(benchmark: &BenchmarkId) -> Option<(String, String)> {
+    let id = match (&benchmark.function_id, &benchmark.value_str) {
         (Some(function), Some(value)) => format!("{function}/{value}"),
-        (Some(only), None) | (None, Some(only)) => only.to_owned(),
+        (Some(only), None) | (None, Some(only)) => only.clone(),
         (None, None) => return None,
     };
-    Some((group.to_owned(), id))
+    Some((benchmark.group_id.clone(), id))
 }
 
 /// Group and id from the directories, for results without a `benchmark.json`:
@@ -174,23 +214,19 @@ pub fn load_memory(output: &Path) -> Result<Option<Memory>, String> {
     if !path.exists() {
         return Ok(None);
     }
-    let json = read_json(&path)?;
-    let field = |key: &str| {
-        json.number(&[key])
-            .ok_or_else(|| format!("{}: no number `{key}`", path.display()))
-    };
+    let file: MemoryFile = read_json(&path)?;
     Ok(Some(Memory {
-        sure_kib: field("sure_kib_per_coroutine")?,
-        corosensei_kib: field("corosensei_kib_per_coroutine")?,
+        sure_kib: file.sure_kib_per_coroutine,
+        corosensei_kib: file.corosensei_kib_per_coroutine,
         modified: modified(&path),
     }))
 }
 
-/// Reads and parses a JSON file, with the path in any error.
-pub fn read_json(path: &Path) -> Result<Json, String> {
+/// Reads and parses a JSON file into `T`, with the path in any error.
+pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, String> {
     let text =
         fs::read_to_string(path).map_err(|err| format!("cannot read {}: {err}", path.display()))?;
-    Json::parse(&text).map_err(|err| format!("{}: {err}", path.display()))
+    serde_json::from_str(&text).map_err(|err| format!("{}: {err}", path.display()))
 }
 
 /// The file's modification time, if the platform records one.
@@ -392,6 +428,59 @@ pub mod tests {
         assert!(found[0].modified.is_some());
         assert_eq!(warnings.len(), 1, "{warnings:?}");
         assert!(warnings[0].contains("estimates.json"), "{warnings:?}");
+    }
+
+    /// A real criterion `benchmark.json` gives the group and id, with the
+    /// parameter appended when there is one; no function and no parameter is
+    /// no id.
+    #[test]
+    fn reads_criterion_benchmark_json() {
+        let ids = |text: &str| {
+            let benchmark: BenchmarkId = serde_json::from_str(text).unwrap();
+            ids_from_benchmark_json(&benchmark)
+        };
+        assert_eq!(
+            ids(
+                r#"{"group_id":"switch","function_id":"sure/call-ret","value_str":null,
+                   "throughput":null,"full_id":"switch/sure/call-ret","directory_name":"x"}"#
+            ),
+            Some(("switch".into(), "sure/call-ret".into()))
+        );
+        assert_eq!(
+            ids(r#"{"group_id":"depth","function_id":"sure","value_str":"8"}"#),
+            Some(("depth".into(), "sure/8".into()))
+        );
+        assert_eq!(
+            ids(r#"{"group_id":"g","function_id":null,"value_str":null}"#),
+            None
+        );
+    }
+
+    /// The estimate without its interval still is a measurement; a file
+    /// without the estimate is an error naming the file.
+    #[test]
+    fn reads_estimates_json() {
+        let scratch = Scratch::new("estimates");
+        let new = scratch.0.join("g/b/new");
+        fs::create_dir_all(&new).unwrap();
+        fs::write(
+            new.join("estimates.json"),
+            r#"{"mean":{"point_estimate":6.4e0,"confidence_interval":{"lower_bound":6}}}"#,
+        )
+        .unwrap();
+        let read = read_measurement(&scratch.0.join("g"), &scratch.0.join("g/b")).unwrap();
+        assert_eq!((read.group.as_str(), read.id.as_str()), ("g", "b"));
+        assert_eq!((read.mean_ns, read.interval_ns), (6.4, None));
+        fs::write(
+            new.join("estimates.json"),
+            r#"{"median":{"point_estimate":1}}"#,
+        )
+        .unwrap();
+        let err = read_measurement(&scratch.0.join("g"), &scratch.0.join("g/b")).unwrap_err();
+        assert!(
+            err.contains("estimates.json") && err.contains("mean"),
+            "{err}"
+        );
     }
 
     /// No criterion directory at all is simply no results.

@@ -5,7 +5,7 @@ use std::env;
 use std::process::{Command, Stdio};
 
 /// Whether `program` is an executable file in one of the PATH directories.
-/// Searched by hand: xtask uses no crates, and `which` is not everywhere.
+/// Searched by hand: a few lines, and `which` is not everywhere.
 pub fn on_path(program: &str) -> bool {
     let Some(path) = env::var_os("PATH") else {
         return false;
