@@ -409,6 +409,10 @@ impl ExecutionContext {
         // `self` the running execution's, by the contract; the sanitizer's
         // hooks bracket the machine switch, as they require, and `from` is
         // the context that continued us, suspended at a stable address.
+        // The hooks are written out in each switch rather than shared through
+        // a helper taking the machine switch as a closure: in a debug build
+        // that closure is a call between TSan's fiber switch and the machine
+        // switch, which unbalances TSan's shadow call stacks.
         // SAFETY: both contexts are as the contract requires, and the hooks
         // are called in the order they need.
         unsafe {

@@ -9,10 +9,10 @@ use std::ptr::NonNull;
 use sure_stack::Stack;
 
 use crate::builder::assemble;
-use crate::ending::{Body, End, Parts, raise_unless_panicking, release};
+use crate::ending::{Body, End, Parts, raise_unless_panicking, release, unlabel};
 use crate::handle::SuspendHandle;
 use crate::pool;
-use crate::root::{Channel, Header, Phase, Status};
+use crate::root::{Channel, Header, Phase};
 use crate::thread_bound::{StackPtr, StaysOnItsThread};
 
 /// What a [`resume`](Coroutine::resume) ended with.
@@ -291,7 +291,7 @@ type Invariant<I, Y, R> = PhantomData<fn(I, Y, R) -> (I, Y, R)>;
 /// ```
 pub struct Coroutine<Input = (), Yield = (), Return = ()> {
     /// The root at the top of the stack; its channel holds the coroutine's
-    /// state ([`Status`]).
+    /// state.
     header: StackPtr<Header<Input, Yield, Return>>,
     /// Whether the stack goes back to the thread's pool when dropped.
     pooled: bool,
@@ -500,7 +500,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         let channel = self.channel();
         // SAFETY: the channel is at the top of our stack, which we own.
         if !unsafe { (*channel).body.is_saved() } {
-            not_resumable(self.status());
+            not_resumable(self.state());
         }
         // Why this is sound: the body's context is saved, so the body is
         // unstarted or suspended (a drop that runs user code while ending a
@@ -590,11 +590,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         let parts = unsafe { this.take_parts() };
         match parts.body.end() {
             End::Ended(payload) => {
-                if parts.named {
-                    // SAFETY: the body has ended; the label goes with the
-                    // stack.
-                    unsafe { parts.stack.clear_name() };
-                }
+                unlabel(&parts.stack, parts.named);
                 if let Some(payload) = payload {
                     if !std::thread::panicking() {
                         drop(parts.stack);
@@ -697,12 +693,8 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     /// assert_eq!(co.state(), CoroutineState::Completed);
     /// ```
     pub fn state(&self) -> CoroutineState {
-        match self.status() {
-            Status::Unstarted => CoroutineState::Unstarted,
-            Status::Suspended => CoroutineState::Suspended,
-            Status::Running | Status::Ending => CoroutineState::Running,
-            Status::Finished => CoroutineState::Completed,
-        }
+        // SAFETY: the channel lives at the top of our stack, which we own.
+        unsafe { (*self.channel()).state() }
     }
 
     fn channel(&self) -> *mut Channel<I, Y> {
@@ -722,11 +714,6 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     fn phase(&self) -> Phase {
         // SAFETY: the channel lives at the top of our stack, which we own.
         unsafe { (*self.channel()).phase }
-    }
-
-    fn status(&self) -> Status {
-        // SAFETY: the channel lives at the top of our stack, which we own.
-        unsafe { (*self.channel()).status() }
     }
 
     /// The body has just made its final switch out: take its outcome,
@@ -813,8 +800,8 @@ fn fresh_default_stack() -> Stack {
 #[cold]
 #[inline(never)]
 #[track_caller]
-fn not_resumable(status: Status) -> ! {
-    if status == Status::Finished {
+fn not_resumable(state: CoroutineState) -> ! {
+    if state == CoroutineState::Completed {
         panic!(
             "resumed a coroutine that has already completed (its body returned or panicked); \
              check `is_completed()` before resuming"

@@ -11,8 +11,9 @@ use sure_context::ExecutionContext;
 use sure_stack::Stack;
 
 use crate::cancel::Cancelled;
+use crate::coroutine::CoroutineState;
 use crate::pool;
-use crate::root::{Channel, Header, Payload, Phase, Status};
+use crate::root::{Channel, Header, Payload, Phase};
 use crate::thread_exit;
 
 /// What ending a coroutine's body needs, read from the `Coroutine` before
@@ -125,10 +126,10 @@ impl<I, Y, R> Body<I, Y, R> {
         // unwound only while suspended.
         // SAFETY: each step holds, as argued above.
         unsafe {
-            match (*channel).status() {
-                Status::Finished => End::Ended(None),
-                Status::Running | Status::Ending => End::Leaked(Leak::InUse),
-                Status::Unstarted => {
+            match (*channel).state() {
+                CoroutineState::Completed => End::Ended(None),
+                CoroutineState::Running => End::Leaked(Leak::InUse),
+                CoroutineState::Unstarted => {
                     (*channel).phase = Phase::Ending;
                     ptr::write(&raw mut (*channel).body, ExecutionContext::new());
                     let (drop_unstarted, header) = (self.drop_unstarted, self.header);
@@ -138,9 +139,13 @@ impl<I, Y, R> Body<I, Y, R> {
                         panic::catch_unwind(AssertUnwindSafe(|| drop_unstarted(header))).err(),
                     )
                 }
-                Status::Suspended if cfg!(panic = "abort") => End::Leaked(Leak::NoUnwinding),
-                Status::Suspended if thread_exit::is_exiting() => End::Leaked(Leak::ThreadExiting),
-                Status::Suspended => End::Ended(self.unwind_suspended()),
+                CoroutineState::Suspended if cfg!(panic = "abort") => {
+                    End::Leaked(Leak::NoUnwinding)
+                }
+                CoroutineState::Suspended if thread_exit::is_exiting() => {
+                    End::Leaked(Leak::ThreadExiting)
+                }
+                CoroutineState::Suspended => End::Ended(self.unwind_suspended()),
             }
         }
     }
@@ -197,15 +202,22 @@ impl<I, Y, R> Body<I, Y, R> {
 /// thread's pool, or frees it; a named coroutine's label goes first.
 #[inline]
 pub(crate) fn release(stack: Stack, pooled: bool, named: bool) {
-    if named {
-        // SAFETY: a named coroutine wrote its label when it was built; its
-        // body has ended, and the label is not used again.
-        unsafe { stack.clear_name() };
-    }
+    unlabel(&stack, named);
     if pooled {
         pool::give_back(stack);
     } else {
         drop(stack);
+    }
+}
+
+/// Frees the name of a coroutine whose body has ended, if it has one, from
+/// the label at the top of its stack, before the stack leaves it.
+#[inline]
+pub(crate) fn unlabel(stack: &Stack, named: bool) {
+    if named {
+        // SAFETY: a named coroutine wrote its label when it was built; its
+        // body has ended, and the label is not used again.
+        unsafe { stack.clear_name() };
     }
 }
 

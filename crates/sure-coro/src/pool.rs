@@ -207,17 +207,12 @@ struct SizedPools {
     /// place while its pool is empty (its stacks are in use), until
     /// evicted.
     pools: Vec<StackPool>,
-    /// The usable bytes of all the idle stacks in `pools`.
-    idle_bytes: usize,
 }
 
 impl SizedPools {
     /// No pools; allocates nothing.
     const fn new() -> SizedPools {
-        SizedPools {
-            pools: Vec::new(),
-            idle_bytes: 0,
-        }
+        SizedPools { pools: Vec::new() }
     }
 
     /// Moves the pool of `size` to the most recently used end, if there is
@@ -230,9 +225,16 @@ impl SizedPools {
 
     /// The most recently returned idle stack of `size` usable bytes.
     fn take_idle(&mut self, size: usize) -> Option<Stack> {
-        let stack = self.touch(size)?.take_idle()?;
-        self.idle_bytes -= size;
-        Some(stack)
+        self.touch(size)?.take_idle()
+    }
+
+    /// The usable bytes of all the idle stacks: a sum over at most
+    /// `MAX_SIZES` pools, counted when a stack is given back.
+    fn idle_bytes(&self) -> usize {
+        self.pools
+            .iter()
+            .map(|pool| pool.len() * pool.stack_size())
+            .sum()
     }
 
     /// Keeps `stack` for reuse if the bounds allow it, freeing the least
@@ -244,8 +246,7 @@ impl SizedPools {
         }
         if self.touch(size).is_none() {
             if self.pools.len() == MAX_SIZES {
-                let evicted = self.pools.remove(0);
-                self.idle_bytes -= evicted.len() * evicted.stack_size();
+                drop(self.pools.remove(0));
             }
             // Cannot fail: `size` is a stack's length, already valid and
             // rounded, so the pool keeps stacks of exactly this size.
@@ -264,20 +265,18 @@ impl SizedPools {
         }
         // Free the other sizes' idle stacks, least recently used first,
         // until this one fits.
-        while self.idle_bytes + size > SIZED_IDLE_BYTES {
+        while self.idle_bytes() + size > SIZED_IDLE_BYTES {
             let [oldest, .., _] = &mut self.pools[..] else {
                 // Only this size is left, and its stacks fill the budget.
                 return;
             };
-            match oldest.take_idle() {
-                Some(freed) => self.idle_bytes -= freed.len(),
+            if oldest.take_idle().is_none() {
                 // A size with no idle stack gives up its place.
-                None => drop(self.pools.remove(0)),
+                drop(self.pools.remove(0));
             }
         }
         if let Some(pool) = self.pools.last_mut() {
             pool.give_back(stack);
-            self.idle_bytes += size;
         }
     }
 }

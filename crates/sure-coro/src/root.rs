@@ -12,6 +12,7 @@ use std::ptr::{self, NonNull};
 
 use sure_context::{ExecutionContext, Trampoline};
 
+use crate::coroutine::CoroutineState;
 use crate::handle::SuspendHandle;
 
 /// A panic payload, as `catch_unwind` returns it.
@@ -56,43 +57,28 @@ pub(crate) enum Phase {
     Unstarted,
     /// The root has started the body.
     Started,
-    /// A drop or `into_stack` is ending it (unwinding the body, dropping an
-    /// unstarted closure or the body's last value). The suspend point sees
+    /// A drop, `into_stack` or `force_unwind` is ending it (unwinding the
+    /// body, dropping an unstarted closure or the body's last value). The suspend point sees
     /// this and unwinds; anything else that reaches the coroutine
     /// meanwhile, through a destructor that runs as part of that, must
     /// leave it alone: its stack is in use.
     Ending,
-    /// The body returned or panicked; the root has written the outcome and
-    /// left the stack for good.
-    Finished,
-}
-
-/// A coroutine's whole state, as the phase and the body's context tell it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Status {
-    /// Built, never resumed.
-    Unstarted,
-    /// Waiting in a suspend, saved in `body`.
-    Suspended,
-    /// A resume is running the body: its stack is in use, so a drop that
-    /// reaches it (a thread-local destructor run by `process::exit` inside
-    /// the body) must neither switch to it nor free it.
-    Running,
-    /// See [`Phase::Ending`].
-    Ending,
-    /// See [`Phase::Finished`].
+    /// The body returned or panicked (the root has written the outcome and
+    /// left the stack for good), or `force_unwind` ended it.
     Finished,
 }
 
 impl<I, Y> Channel<I, Y> {
-    /// The coroutine's state.
-    pub(crate) fn status(&self) -> Status {
+    /// The coroutine's state, as the phase and the body's context tell it.
+    /// `Running` covers a body being ended too: either way its stack is in
+    /// use, so nothing that reaches the coroutine may switch to it or free
+    /// it.
+    pub(crate) fn state(&self) -> CoroutineState {
         match self.phase {
-            Phase::Unstarted => Status::Unstarted,
-            Phase::Started if self.body.is_saved() => Status::Suspended,
-            Phase::Started => Status::Running,
-            Phase::Ending => Status::Ending,
-            Phase::Finished => Status::Finished,
+            Phase::Unstarted => CoroutineState::Unstarted,
+            Phase::Started if self.body.is_saved() => CoroutineState::Suspended,
+            Phase::Started | Phase::Ending => CoroutineState::Running,
+            Phase::Finished => CoroutineState::Completed,
         }
     }
 }
