@@ -159,7 +159,8 @@ unsafe impl Send for ExecutionContext {}
 
 /// The fewest bytes [`ExecutionContext::setup`] accepts, after aligning the
 /// top of the region down to 16 bytes: the initial frame and a little room.
-/// Real code needs far more; `sure-stack` hands out at least 32 KiB.
+/// Real code needs far more; `sure-stack` hands out at least 32 KiB
+/// (48 KiB on aarch64 and riscv64).
 pub const MIN_SETUP_BYTES: usize = 256;
 
 impl ExecutionContext {

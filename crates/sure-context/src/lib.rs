@@ -1,5 +1,6 @@
-//! A hand-written x86-64 context switch: [`ExecutionContext`], enough on its
-//! own to build a scheduler, fibers or coroutines.
+//! A hand-written context switch for x86-64, aarch64 and riscv64:
+//! [`ExecutionContext`], enough on its own to build a scheduler, fibers or
+//! coroutines.
 //!
 //! `sure-context` is `#![no_std]` and depends on nothing: it takes a stack
 //! as a plain memory region (`NonNull<[u8]>`), so kernels, embedded
@@ -16,23 +17,38 @@
 //! and continue another; [`exit_to`](ExecutionContext::exit_to) leaves a
 //! finished one for good.
 //!
+//! # Targets
+//!
+//! | target | ABI | file |
+//! |---|---|---|
+//! | x86-64 Linux and BSDs | System V | `src/arch/x86_64.rs` |
+//! | aarch64 Linux | AAPCS64 | `src/arch/aarch64.rs` |
+//! | riscv64 Linux (`riscv64gc`) | LP64D | `src/arch/riscv64.rs` |
+//!
+//! Any other target stops with a `compile_error!` that names these.
+//!
 //! # Performance
 //!
-//! `switch_to` is inline assembly that `call`s into a naked function;
-//! `return_to` ends in an inline `ret` (one taken branch fewer than a jump
-//! into a second naked function). The inline assembly declares r12-r15 and the caller-saved
-//! registers clobbered, so the compiler saves only those that are live, and
-//! pushes only rbx and rbp by hand. A `switch_to` paired with a `return_to`
-//! back is a `call` matched by a `ret`, which the CPU's return-stack buffer
-//! predicts. See `cargo xtask bench` for figures.
+//! `switch_to` is inline assembly that calls into a naked function (`call`,
+//! `bl`, `call`); `return_to` ends in an inline return (`ret` on all
+//! three). A `switch_to` paired with a `return_to` back is a call matched
+//! by a return, which the CPU's return-address predictor gets right. The
+//! inline assembly declares clobbered every callee-saved register that Rust
+//! lets it name, so the compiler saves only those that are live; the two
+//! it cannot name (rbx and rbp, x19 and x29, s0 and s1) are saved by hand.
+//! See `cargo xtask bench` for figures.
 //!
 //! # Floating-point control state
 //!
-//! MXCSR (SSE rounding and exception masks) and the x87 control word are
-//! callee-saved in the System V ABI. By default they are *not* saved on a
-//! switch, as in Boost's and corosensei's fast paths: a context that changes
-//! its rounding mode leaks the change to whoever runs next. Enable the
-//! `fp-control` feature to save and restore both on every switch.
+//! The floating-point control state (MXCSR and the x87 control word on
+//! x86-64, FPCR on aarch64, the rounding mode `frm` on riscv64) is *not*
+//! saved on a switch by default, as in Boost's and corosensei's fast paths:
+//! a context that changes its rounding mode leaks the change to whoever
+//! runs next. Enable the `fp-control` feature to keep it per context. On
+//! x86-64 System V makes those control bits callee-saved; AAPCS64 and the
+//! RISC-V psABI give them thread storage duration (a call may change them,
+//! as `fesetround` does), so there the feature makes each context behave
+//! as a thread of its own.
 //!
 //! # AddressSanitizer
 //!
@@ -81,6 +97,16 @@ mod sanitizer;
 mod tsan;
 
 pub use context::{ExecutionContext, MIN_SETUP_BYTES, Trampoline};
+
+/// The stack pointer register of the code this is inlined into: an address
+/// in the calling frame, on whichever stack that code runs on (a thread's
+/// own or a context's). For telling which stack is running and how deep it
+/// is. A local's address would not do under AddressSanitizer, which moves
+/// locals whose address is taken to a fake stack on the heap.
+#[inline(always)]
+pub fn stack_pointer() -> usize {
+    arch::stack_pointer()
+}
 
 /// The crate README's examples (its crates.io page), compiled and run as
 /// doc tests so they stay true.

@@ -8,7 +8,7 @@ use crate::arch;
 
 /// A suspended execution's saved stack pointer, with the callee-saved
 /// registers and a resume address stored on its own stack (see
-/// `arch::x86_64` for the layout).
+/// the `arch` module of the target for the layout).
 ///
 /// `repr(C)` with the stack pointer first: the switch hands the arriving
 /// side the address it saved into, and the trampoline's unwind info reads

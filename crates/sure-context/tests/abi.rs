@@ -1,13 +1,16 @@
-//! The switch keeps the System V ABI: callee-saved registers, stack
+//! The switch keeps the platform ABI: callee-saved registers, stack
 //! alignment, floating-point values, deep stacks.
 
+mod registers;
 mod support;
 
-use std::arch::{asm, naked_asm};
 use std::cell::Cell;
 use std::hint::black_box;
 use std::rc::Rc;
 
+use registers::{
+    CALLEE_SAVED, ENTRY_STACK_POINTER_MOD_16, callee_saved_kept_across, stack_pointer_at_entry,
+};
 use support::{Fiber, Suspender};
 
 thread_local! {
@@ -25,51 +28,6 @@ extern "C" fn suspend_fiber() {
 extern "C" fn resume_fiber() {
     // SAFETY: set by the test before any call; the fiber outlives it.
     unsafe { (*FIBER.get()).resume() };
-}
-
-/// Loads every callee-saved register with a value derived from `seed`,
-/// calls `f` (which switches away and back), and returns how many of them
-/// still hold their value afterwards (6 when the ABI is kept).
-fn callee_saved_kept_across(f: extern "C" fn(), seed: u64) -> u64 {
-    let kept: u64;
-    // Why this is sound: rbx and rbp are saved and restored around the body by hand;
-    // r12-r15 and the caller-saved registers are declared clobbered; the
-    // stack is 16-byte aligned at the `call` (two pushes on an aligned asm
-    // entry).
-    // SAFETY: the asm preserves every register Rust relies on, as above.
-    unsafe {
-        asm!(
-            "push rbx",
-            "push rbp",
-            "mov rbx, rcx",
-            "lea rbp, [rcx + 1]",
-            "lea r12, [rcx + 2]",
-            "lea r13, [rcx + 3]",
-            "lea r14, [rcx + 4]",
-            "lea r15, [rcx + 5]",
-            "push rcx",
-            "push rcx",
-            "call rax",
-            "pop rdx",
-            "pop rdx",
-            "xor eax, eax",
-            "cmp rbx, rdx", "sete cl", "add al, cl",
-            "inc rdx", "cmp rbp, rdx", "sete cl", "add al, cl",
-            "inc rdx", "cmp r12, rdx", "sete cl", "add al, cl",
-            "inc rdx", "cmp r13, rdx", "sete cl", "add al, cl",
-            "inc rdx", "cmp r14, rdx", "sete cl", "add al, cl",
-            "inc rdx", "cmp r15, rdx", "sete cl", "add al, cl",
-            "pop rbp",
-            "pop rbx",
-            // Fixed registers: a `reg` operand may be given rbx or rbp, which
-            // the asm overwrites before it uses the operand.
-            in("rcx") seed,
-            inout("rax") f => kept,
-            out("r12") _, out("r13") _, out("r14") _, out("r15") _,
-            clobber_abi("C"),
-        );
-    }
-    kept
 }
 
 #[test]
@@ -91,22 +49,15 @@ fn callee_saved_registers_survive_switches_both_ways() {
         // The resumer side: its registers survive the fiber's clobbers.
         let kept = callee_saved_kept_across(resume_fiber, 0x9000 + round * 16);
         assert_eq!(
-            kept, 6,
+            kept, CALLEE_SAVED,
             "resumer lost a callee-saved register in round {round}"
         );
     }
     assert_eq!(
         results.get(),
-        4 * 6,
+        4 * CALLEE_SAVED,
         "the fiber lost a callee-saved register"
     );
-}
-
-/// Returns the stack pointer at its own entry, after the `call` pushed the
-/// return address: 8 mod 16 when the caller kept the ABI's alignment.
-#[unsafe(naked)]
-extern "C" fn stack_pointer_at_entry() -> usize {
-    naked_asm!("mov rax, rsp", "ret")
 }
 
 #[test]
@@ -122,7 +73,11 @@ fn the_stack_is_aligned_in_a_new_context() {
     });
     assert!(fiber.resume());
     let (entry_sp, local_addr) = seen.get();
-    assert_eq!(entry_sp % 16, 8, "rsp at a function entry must be 8 mod 16");
+    assert_eq!(
+        entry_sp % 16,
+        ENTRY_STACK_POINTER_MOD_16,
+        "the stack pointer at a function entry is misaligned"
+    );
     assert_eq!(local_addr % 16, 0, "a 16-aligned local must be aligned");
 }
 

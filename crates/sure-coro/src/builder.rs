@@ -83,7 +83,7 @@ impl Builder {
     /// ```
     /// use sure_coro::Stack;
     ///
-    /// let stack = Stack::allocate_at_least(32 * 1024).unwrap();
+    /// let stack = Stack::allocate_at_least(64 * 1024).unwrap();
     /// let mut co = sure_coro::Builder::new().stack(stack).build_yielding(|h| h.suspend_with(7)).unwrap();
     /// assert_eq!(co.resume().into_yield(), Some(7));
     /// ```
@@ -229,7 +229,7 @@ where
     );
     // Why this is sound: the stack is ours, unused, and moves into the coroutine,
     // which keeps it for as long as the body may run and releases the label
-    // with it; it is at least MIN_STACK_SIZE (32 KiB) long, and the assert
+    // with it; it is at least MIN_STACK_SIZE long, and the assert
     // above leaves the label and the root at its top, and at least
     // MIN_SETUP_BYTES below them.
     let named = name.is_some();

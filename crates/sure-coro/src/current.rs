@@ -29,17 +29,5 @@ pub fn is_inside_coroutine() -> bool {
     let Some((lo, hi)) = sure_stack::overflow::thread_stack() else {
         return false;
     };
-    !(lo..hi).contains(&stack_pointer())
-}
-
-/// The stack pointer, read from the register: a local's address would do
-/// but for AddressSanitizer, which moves locals to a fake stack on the heap.
-#[inline(always)]
-fn stack_pointer() -> usize {
-    let sp: usize;
-    // SAFETY: reads a register into another; touches no memory.
-    unsafe {
-        std::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags));
-    }
-    sp
+    !(lo..hi).contains(&sure_context::stack_pointer())
 }

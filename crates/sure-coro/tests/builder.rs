@@ -6,6 +6,7 @@ mod common;
 use std::hint::black_box;
 
 use common::{Log, expect_panic, message};
+use sure_context::stack_pointer;
 use sure_coro::{
     Builder, Coroutine, CoroutineResult, DEFAULT_STACK_SIZE, StackError, SuspendHandle,
 };
@@ -98,20 +99,6 @@ fn sizes_are_rounded_up_to_whole_pages() {
         co.stack_size(),
         (MIN_STACK_SIZE + 1).next_multiple_of(page_size())
     );
-}
-
-/// The stack pointer register where this is inlined: an address in the
-/// calling frame on the stack the code runs on. Not a local's address:
-/// AddressSanitizer moves locals whose address is taken to its fake stack on
-/// the heap, and pads the ones it leaves with redzones.
-#[inline(always)]
-fn stack_pointer() -> usize {
-    let sp: usize;
-    // SAFETY: copies a register into another; touches no memory.
-    unsafe {
-        std::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags));
-    }
-    sp
 }
 
 /// What [`recurse`] hands out at the bottom: the stack pointer there, and
@@ -247,13 +234,13 @@ fn a_caller_provided_stack() {
 
 #[test]
 fn a_caller_provided_stack_overrides_stack_size() {
-    let stack = Stack::allocate_at_least(32 * 1024).unwrap();
+    let stack = Stack::allocate_at_least(64 * 1024).unwrap();
     let co = Builder::new()
         .stack_size(1024 * 1024)
         .stack(stack)
         .build(|h| h.suspend())
         .unwrap();
-    assert_eq!(co.stack_size(), 32 * 1024);
+    assert_eq!(co.stack_size(), 64 * 1024);
 }
 
 #[test]
@@ -384,9 +371,9 @@ fn yield_values_too_large_for_the_stack_panic_instead_of_writing_past_it() {
         message(&payload)
     );
     let payload = expect_panic(|| {
-        let built: Result<Coroutine<(), (), [u8; 40_000]>, StackError> = Builder::new()
+        let built: Result<Coroutine<(), (), [u8; MIN_STACK_SIZE]>, StackError> = Builder::new()
             .stack_size(MIN_STACK_SIZE)
-            .build_yielding(|_h| [0u8; 40_000]);
+            .build_yielding(|_h| [0u8; MIN_STACK_SIZE]);
         built.map(drop)
     });
     assert!(message(&payload).unwrap().contains("stack"));

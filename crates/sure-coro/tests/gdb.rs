@@ -6,7 +6,7 @@
 //! `stress::resume_catching`, the function that resumed the coroutine, and
 //! `stress::main`. That walk crosses from the coroutine's stack to the
 //! resumer's through the DWARF CFI of the entry trampoline (see
-//! `sure-context/src/arch/x86_64.rs`).
+//! `sure-context/src/arch/`).
 //!
 //! The example is built the way this test was: in the same target
 //! directory, for the same `--target` if one was given, and with the `asan`
@@ -14,7 +14,8 @@
 //! `cargo xtask test`'s `asan` stage does), so under ASan gdb walks an ASan
 //! build of the example.
 //!
-//! Without gdb on PATH the test prints why and passes. Set
+//! Without gdb on PATH, or under an emulator (`SURE_TEST_RUNNER`, set by
+//! the cross stages of `cargo xtask test`), the test prints why and passes. Set
 //! `SURE_REQUIRE_GDB=1` (as `cargo xtask test`'s `gdb` stage does) to make
 //! a missing gdb a failure instead.
 
@@ -42,6 +43,15 @@ const GDB_TIMEOUT: Duration = Duration::from_secs(120);
 
 #[test]
 fn gdb_backtrace_from_a_coroutine_reaches_its_resumer_or_skips_without_gdb() {
+    let runner = env::var("SURE_TEST_RUNNER").unwrap_or_default();
+    if !runner.is_empty() {
+        eprintln!(
+            "skipped: the tests run under the emulator `{runner}`, and the host's gdb cannot \
+             debug a program there; sure-context's backtrace tests check the trampoline's CFI \
+             on this target with std::backtrace"
+        );
+        return;
+    }
     let required = env::var_os(REQUIRE_GDB).is_some_and(|v| !v.is_empty() && v != "0");
     let Some(gdb) = find_on_path("gdb") else {
         assert!(

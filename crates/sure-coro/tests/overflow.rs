@@ -5,10 +5,14 @@
 //! Each test re-executes this test binary as a child that misbehaves (the
 //! mode is passed in an environment variable) and looks at how it died.
 
+mod common;
+
 use std::hint::black_box;
 use std::num::NonZeroUsize;
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, Output};
+use std::process::Output;
+
+use common::child::this_test_binary;
 
 use nix::libc;
 use nix::sys::mman::{self, MapFlags, ProtFlags};
@@ -25,7 +29,7 @@ const REACHED: &str = "child: misbehaving now";
 
 /// Re-executes this test binary, running only `test` with `CHILD_ENV=mode`.
 fn run_child(test: &str, mode: &str) -> Output {
-    Command::new(std::env::current_exe().unwrap())
+    this_test_binary()
         .args(["--exact", test, "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, mode)
         .env_remove("RUST_BACKTRACE")
@@ -216,13 +220,13 @@ fn nested_coroutine_overflow_is_reported() {
         no_core_dumps();
         overflow_in(Coroutine::new(|_h| {
             let mut inner = Builder::new()
-                .stack_size(32 * 1024)
+                .stack_size(64 * 1024)
                 .build(bottomless())
                 .unwrap();
             inner.resume().into_return().unwrap_or(0)
         }));
     }
-    assert_coroutine_overflow(&run_child(NAME, "nested"), "32 KiB", "nested");
+    assert_coroutine_overflow(&run_child(NAME, "nested"), "64 KiB", "nested");
 }
 
 #[test]

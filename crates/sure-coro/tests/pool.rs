@@ -231,7 +231,7 @@ fn the_pool_is_per_thread() {
 fn a_pool_of_another_size_put_in_place_of_the_thread_pool_is_not_kept() {
     on_fresh_thread(|| {
         with_thread_pool(|p| {
-            *p = StackPool::new(32 * 1024).unwrap();
+            *p = StackPool::new(64 * 1024).unwrap();
             let small = p.take().unwrap();
             p.give_back(small);
         });

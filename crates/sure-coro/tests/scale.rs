@@ -4,7 +4,7 @@
 mod common;
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use common::{DropCounter, suspended_holding};
 use sure_coro::{Coroutine, CoroutineResult, with_thread_pool};
@@ -47,7 +47,6 @@ fn ten_thousand_live_coroutines_in_rotation() {
     assert!(with_thread_pool(|p| p.len() <= p.capacity()));
     let took = start.elapsed();
     eprintln!("{LIVE} live coroutines, {ROUNDS} rounds: {took:?}");
-    assert!(took < Duration::from_secs(20), "took {took:?}");
 }
 
 #[test]
@@ -88,5 +87,4 @@ fn a_hundred_thousand_created_resumed_and_dropped() {
     let (len, capacity) = with_thread_pool(|p| (p.len(), p.capacity()));
     assert!(len <= capacity, "{len} pooled stacks, capacity {capacity}");
     assert!(len >= 1, "the loop's stack went back to the pool");
-    assert!(took < Duration::from_secs(20), "took {took:?}");
 }

@@ -43,7 +43,8 @@
 //!   (`SEGV_ACCERR`; any code for `SIGBUS`); the faulting address lies in
 //!   the highest page of a `PROT_NONE` mapping that ends where a read-write
 //!   mapping begins (the guard page below a stack); the stack pointer at the
-//!   fault (`REG_RSP` of the signal context) lies in that guard page or in
+//!   fault (from the signal context: `REG_RSP` on x86-64,
+//!   `sp` on aarch64, `REG_SP` on riscv64) lies in that guard page or in
 //!   the read-write mapping above it, so the overflowing stack is the one
 //!   this thread was running on; and neither mapping overlaps the thread's
 //!   own stack (whose guard page looks just the same). The mappings come
@@ -75,8 +76,10 @@
 //!   and dies of `SIGSEGV`, as it would without this module.
 //! - If `/proc` is not mounted, or a file descriptor cannot be had, the
 //!   overflow is not recognised and the fault is passed on.
-//! - Only x86-64 Linux is supported; elsewhere [`prepare_thread`] does
-//!   nothing.
+//! - Linux only; elsewhere [`prepare_thread`] does nothing. The stack
+//!   pointer at the fault is read on x86-64, aarch64 and riscv64; on any
+//!   other Linux architecture no fault is recognised as an overflow, and
+//!   every one is passed on.
 //!
 //! [`Stack::allocate_at_least`]: crate::Stack::allocate_at_least
 
@@ -134,10 +137,7 @@ pub fn set_overflow_report(report: &'static OverflowReport) {
 static REPORT: AtomicPtr<OverflowReport> = AtomicPtr::new(ptr::null_mut());
 
 /// The report the handler uses; an atomic load, async-signal-safe.
-#[cfg_attr(
-    not(all(target_os = "linux", target_arch = "x86_64")),
-    allow(dead_code)
-)]
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 fn report_words() -> &'static OverflowReport {
     let set = REPORT.load(Ordering::Acquire);
     if set.is_null() {
@@ -152,11 +152,11 @@ fn report_words() -> &'static OverflowReport {
 /// ([`prepare_thread`]) and its bounds could be had: for telling whether
 /// code runs on the thread's own stack or on a guarded one.
 pub fn thread_stack() -> Option<(usize, usize)> {
-    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    #[cfg(target_os = "linux")]
     {
         imp::thread_stack()
     }
-    #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+    #[cfg(not(target_os = "linux"))]
     {
         None
     }
@@ -172,13 +172,13 @@ pub fn thread_stack() -> Option<(usize, usize)> {
 /// [`Stack::allocate_at_least`]: crate::Stack::allocate_at_least
 #[inline(always)]
 pub fn prepare_thread() {
-    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    #[cfg(target_os = "linux")]
     if !imp::READY.get() {
         imp::prepare_this_thread();
     }
 }
 
-#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+#[cfg(target_os = "linux")]
 mod imp {
     use std::cell::Cell;
     use std::mem::{self, MaybeUninit};
@@ -490,7 +490,7 @@ mod imp {
         let addr = unsafe { info.si_addr() } as usize;
         // SAFETY: the kernel passes a valid ucontext_t for SA_SIGINFO.
         let context = unsafe { &*context.cast::<libc::ucontext_t>() };
-        let sp = context.uc_mcontext.gregs[libc::REG_RSP as usize] as usize;
+        let sp = fault_stack_pointer(context)?;
         if (thread.stack_lo..thread.stack_hi).contains(&sp) {
             // Running on the thread's own stack: not ours to judge.
             return None;
@@ -507,6 +507,25 @@ mod imp {
             size: rw_end - (guard + page),
             top: rw_end,
         })
+    }
+
+    /// The stack pointer at the fault, from the signal's machine context.
+    fn fault_stack_pointer(context: &libc::ucontext_t) -> Option<usize> {
+        #[cfg(target_arch = "x86_64")]
+        return Some(context.uc_mcontext.gregs[libc::REG_RSP as usize] as usize);
+        #[cfg(target_arch = "aarch64")]
+        return Some(context.uc_mcontext.sp as usize);
+        #[cfg(target_arch = "riscv64")]
+        return Some(context.uc_mcontext.__gregs[libc::REG_SP] as usize);
+        #[cfg(not(any(
+            target_arch = "x86_64",
+            target_arch = "aarch64",
+            target_arch = "riscv64"
+        )))]
+        {
+            let _ = context;
+            None
+        }
     }
 
     /// If `addr` lies in the highest page of a `PROT_NONE` mapping that a

@@ -60,9 +60,9 @@ pub(crate) fn usable_len(requested: usize) -> Result<usize, StackError> {
 /// ```
 /// use sure_stack::{page_size, Stack};
 ///
-/// let stack = Stack::allocate_at_least(40_000)?;
+/// let stack = Stack::allocate_at_least(70_000)?;
 /// assert_eq!(stack.len() % page_size(), 0);
-/// assert!(stack.len() >= 40_000);
+/// assert!(stack.len() >= 70_000);
 /// // The stack pointer of a new coroutine starts at the top and grows down.
 /// assert_eq!(stack.top().as_ptr() as usize - stack.bottom().as_ptr() as usize, stack.len());
 /// # Ok::<(), sure_stack::StackError>(())

@@ -1,13 +1,13 @@
 //! Telling Valgrind where the coroutine stacks are.
 //!
 //! Valgrind tracks the stack pointer to know which memory is live stack: a
-//! move of `rsp` down makes the bytes below it addressable (but undefined),
+//! move of the stack pointer down makes the bytes below it addressable (but undefined),
 //! a move up makes the bytes it leaves behind inaccessible. A coroutine
-//! switch loads an unrelated `rsp`, which Valgrind would take for a huge
+//! switch loads an unrelated stack pointer, which Valgrind would take for a huge
 //! stack frame being pushed or popped (and memcheck would then report
 //! false errors on perfectly good memory), unless it knows that the new
-//! `rsp` lies on *another* stack. `VALGRIND_STACK_REGISTER` tells it so: a
-//! move of `rsp` onto a different registered stack is a switch, and nothing
+//! stack pointer lies on *another* stack. `VALGRIND_STACK_REGISTER` tells it so: a
+//! move of the stack pointer onto a different registered stack is a switch, and nothing
 //! is marked.
 //!
 //! Each [`Stack`](crate::Stack) registers its usable region once, when it
@@ -18,18 +18,26 @@
 //!
 //! Valgrind's client requests (`valgrind.h`) are a "magic" instruction
 //! sequence that is a no-op on a real CPU and that Valgrind's JIT
-//! recognises. On x86-64: `rax` points at six words (the request code and
-//! five arguments) and `rdx` holds a default result; the sequence rotates
-//! `rdi` by 3, 13, 61 and 51 bits (128 in all: `rdi` is unchanged) and then
-//! executes `xchg rbx, rbx` (which changes nothing either). Outside Valgrind
-//! `rdx` therefore still holds the default afterwards; under Valgrind it
-//! holds the request's result.
+//! recognises: a register points at six words (the request code and five
+//! arguments), another holds a default result, a preamble of rotations
+//! that add up to a whole turn changes nothing, and a marker instruction
+//! that changes nothing either says "client request". Outside Valgrind the
+//! result register therefore still holds the default afterwards; under
+//! Valgrind it holds the request's answer.
+//!
+//! - x86-64: `rax` = the words, `rdx` = default and result; `rdi` rotated
+//!   by 3, 13, 61 and 51 bits; marker `xchg rbx, rbx`.
+//! - aarch64: x4 = the words, x3 = default and result; x12 rotated right by
+//!   3, 13, 51 and 61 bits; marker `orr x10, x10, x10`.
+//! - riscv64: no sequence. The Valgrind of this project's machines (3.19)
+//!   has no RISC-V port, so there is nothing to recognise one and no way to
+//!   test it; requests return their default, as under Miri (which runs no
+//!   inline assembly) and on any other architecture.
 //!
 //! This module issues them itself rather than linking Valgrind's header:
-//! the sequence is part of Valgrind's stable ABI (the header inlines it into
-//! every client program), and this crate takes no build-time C dependency.
-//! On other architectures, and under Miri (which runs no inline assembly),
-//! every request just returns its default.
+//! the sequences are part of Valgrind's stable ABI (the header inlines them
+//! into every client program), and this crate takes no build-time C
+//! dependency.
 
 /// `VG_USERREQ__STACK_REGISTER`: arguments start and end of a stack,
 /// returns the stack's id.
@@ -45,7 +53,7 @@ const STACK_DEREGISTER: u64 = 0x1502;
 fn client_request(default: u64, request: u64, args: [u64; 5]) -> u64 {
     let block: [u64; 6] = [request, args[0], args[1], args[2], args[3], args[4]];
     let result: u64;
-    // Why this is sound: on a real CPU the sequence only rotates rdi by 128 bits in all
+    // SAFETY: on a real CPU the sequence only rotates rdi by 128 bits in all
     // (leaving it unchanged) and swaps rbx with itself, so no register but
     // the flags changes (the asm is not marked `preserves_flags`) and rdx
     // keeps `default`. Under Valgrind it is a client request: Valgrind reads
@@ -53,8 +61,6 @@ fn client_request(default: u64, request: u64, args: [u64; 5]) -> u64 {
     // for the whole asm (memory access is not ruled out with `nomem`, so the
     // compiler keeps `block` written), and writes only rdx. Nothing is
     // pushed (`nostack`).
-    // SAFETY: the sequence changes no state but the flags and rdx, and
-    // reads only `block`, as argued above.
     unsafe {
         core::arch::asm!(
             "rol rdi, 3",
@@ -70,9 +76,38 @@ fn client_request(default: u64, request: u64, args: [u64; 5]) -> u64 {
     result
 }
 
+/// Issues Valgrind client request `request` with `args`; returns Valgrind's
+/// answer, or `default` when the program is not running under Valgrind.
+#[cfg(all(target_arch = "aarch64", not(miri)))]
+#[inline]
+fn client_request(default: u64, request: u64, args: [u64; 5]) -> u64 {
+    let block: [u64; 6] = [request, args[0], args[1], args[2], args[3], args[4]];
+    let result: u64;
+    // SAFETY: on a real CPU the sequence only rotates x12 by 128 bits in all
+    // (leaving it unchanged) and ors x10 with itself, so no register changes
+    // and x3 keeps `default`; the flags are untouched too. Under Valgrind it
+    // is a client request: Valgrind reads the six words at x4, which point
+    // into `block`, alive and initialised for the whole asm (memory access is
+    // not ruled out with `nomem`), and writes only x3. Nothing is pushed.
+    unsafe {
+        core::arch::asm!(
+            "ror x12, x12, #3",
+            "ror x12, x12, #13",
+            "ror x12, x12, #51",
+            "ror x12, x12, #61",
+            "orr x10, x10, x10",
+            in("x4") block.as_ptr(),
+            inlateout("x3") default => result,
+            options(nostack, preserves_flags),
+        );
+    }
+    result
+}
+
 /// Issues Valgrind client request `request`; on this target there is no
-/// Valgrind request sequence, so the answer is always `default`.
-#[cfg(not(all(target_arch = "x86_64", not(miri))))]
+/// Valgrind request sequence (see the module docs), so the answer is always
+/// `default`.
+#[cfg(not(all(any(target_arch = "x86_64", target_arch = "aarch64"), not(miri))))]
 #[inline]
 fn client_request(default: u64, _request: u64, _args: [u64; 5]) -> u64 {
     default
@@ -94,7 +129,8 @@ pub(crate) fn stack_register(start: *const u8, end: *const u8) -> usize {
         STACK_REGISTER,
         [start as usize as u64, end as usize as u64, 0, 0, 0],
     );
-    // Valgrind's ids are machine words (`UWord`); on x86-64 u64 == usize.
+    // Valgrind's ids are machine words (`UWord`); on every 64-bit target
+    // u64 == usize.
     id as usize
 }
 

@@ -1,8 +1,11 @@
 //! Layout, accessibility and ownership of a single `Stack`.
 
-use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, Output};
+mod common;
 
+use std::os::unix::process::ExitStatusExt;
+use std::process::Output;
+
+use common::this_test_binary;
 use nix::sys::signal::Signal;
 use sure_stack::{DEFAULT_STACK_SIZE, MIN_STACK_SIZE, RawStack, Stack, page_size};
 
@@ -12,7 +15,7 @@ const CHILD_ENV: &str = "SURE_STACK_TEST_CHILD";
 
 /// Re-executes this test binary, running only `test` with `CHILD_ENV=mode`.
 fn run_child(test: &str, mode: &str) -> Output {
-    Command::new(std::env::current_exe().unwrap())
+    this_test_binary()
         .args(["--exact", test, "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, mode)
         .output()

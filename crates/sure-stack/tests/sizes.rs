@@ -8,7 +8,7 @@ fn sizes_round_up_to_whole_pages() {
     for requested in [
         MIN_STACK_SIZE,
         MIN_STACK_SIZE + 1,
-        40_000,
+        70_000,
         DEFAULT_STACK_SIZE - 1,
         DEFAULT_STACK_SIZE,
         DEFAULT_STACK_SIZE + 1,

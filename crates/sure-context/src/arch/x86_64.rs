@@ -98,6 +98,15 @@ macro_rules! saved_frame_bytes {
     };
 }
 
+/// The stack pointer register (see `crate::stack_pointer`).
+#[inline(always)]
+pub(crate) fn stack_pointer() -> usize {
+    let sp: usize;
+    // SAFETY: copies a register into another; touches no memory.
+    unsafe { asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags)) };
+    sp
+}
+
 /// Saves the current execution into `*save` and continues `target`, entering
 /// the switch with a `call` (see the module docs). Returns when some other
 /// execution continues the one saved here, with the `save` location of the

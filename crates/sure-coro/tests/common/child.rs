@@ -32,7 +32,7 @@ pub fn in_child(test: &str, child: impl FnOnce()) -> Option<Output> {
         println!("{SURVIVED}");
         std::process::exit(0);
     }
-    let out = Command::new(std::env::current_exe().unwrap())
+    let out = this_test_binary()
         .args([
             "--exact",
             test,
@@ -45,6 +45,22 @@ pub fn in_child(test: &str, child: impl FnOnce()) -> Option<Output> {
         .output()
         .unwrap();
     Some(out)
+}
+
+/// A command that runs this test binary again: directly on the host, or
+/// through the emulator that `SURE_TEST_RUNNER` names (set by the cross
+/// stages of `cargo xtask test`, whose tests cargo runs through it too).
+pub fn this_test_binary() -> Command {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let runner = std::env::var("SURE_TEST_RUNNER").unwrap_or_default();
+    match runner.split_whitespace().collect::<Vec<_>>().split_first() {
+        Some((emulator, options)) => {
+            let mut command = Command::new(emulator);
+            command.args(options).arg(exe);
+            command
+        }
+        None => Command::new(exe),
+    }
 }
 
 pub fn stdout(out: &Output) -> String {

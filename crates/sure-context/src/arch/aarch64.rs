@@ -1,0 +1,321 @@
+//! The AArch64 (AAPCS64) context switch.
+//!
+//! # Saved context layout
+//!
+//! A suspended execution is one stack pointer `sp`, 16-byte aligned as
+//! AArch64 requires of every access through `sp`. The words at `sp` are:
+//!
+//! ```text
+//! higher addresses
+//! |  saved x19          |  sp + 24 (+ 16 with `fp-control`)
+//! |  saved x29 (fp)     |  sp + 16 (+ 16 with `fp-control`)
+//! | [FPCR, padding]     |  sp + 16, only with `fp-control`
+//! |  padding            |  sp + 8
+//! |  resume address     |  sp      <- ExecutionContext::stack_pointer
+//! lower addresses
+//! ```
+//!
+//! The transfers are those of `x86_64.rs`, with the link register in the
+//! place of the pushed return address:
+//!
+//! - [`switch_call`] enters the naked switch with `bl`, which puts the
+//!   resume address in x30 and pushes it on the return-address predictor;
+//!   the naked code stores x30 as the top word and reaches the target with
+//!   `br`, which the predictor does not count as a return.
+//! - [`switch_return`] stores its resume address by hand, loads the
+//!   target's into x30 and leaves with `ret`, which pops the predictor's
+//!   entry that the target's `bl` pushed: the pair stays in step.
+//! - [`exit`] saves nothing.
+//!
+//! The arriving side finds the switcher's save location in x0 (zero after
+//! an exit), as x86-64 finds it in rdi.
+//!
+//! x20-x28 are declared clobbered, and `clobber_abi("C")` covers x0-x18,
+//! x30 and all of v0-v31 (so the callee-saved d8-d15 too). x19 (LLVM's
+//! base pointer) and x29 (the frame pointer) cannot be declared and are
+//! saved by hand.
+//!
+//! `fp-control` keeps FPCR (rounding mode, flush-to-zero, default NaN) per
+//! context. AAPCS64 gives those modes thread storage duration, like C's
+//! `fenv.h`: a call may change them, so the switch needs not save them, and
+//! does only when asked. FPSR (the sticky status flags) is never saved.
+
+use core::arch::{asm, naked_asm};
+
+/// Saves FPCR below the saved x29 and x19, when enabled.
+#[cfg(feature = "fp-control")]
+macro_rules! save_fp_control {
+    () => {
+        concat!(
+            "mrs x2, fpcr\n",        // the floating-point control register
+            "str x2, [sp, #-16]!\n", // in its own 16-byte slot
+        )
+    };
+}
+/// Saves FPCR below the saved x29 and x19, when enabled.
+#[cfg(not(feature = "fp-control"))]
+macro_rules! save_fp_control {
+    () => {
+        ""
+    };
+}
+
+/// Restores what [`save_fp_control`] saved, when enabled.
+#[cfg(feature = "fp-control")]
+macro_rules! restore_fp_control {
+    () => {
+        concat!(
+            "ldr x2, [sp], #16\n", // FPCR back, slot dropped
+            "msr fpcr, x2\n",
+        )
+    };
+}
+/// Restores what [`save_fp_control`] saved, when enabled.
+#[cfg(not(feature = "fp-control"))]
+macro_rules! restore_fp_control {
+    () => {
+        ""
+    };
+}
+
+/// Bytes a switch stores below the switching code's stack pointer, as a
+/// DWARF operand: resume address, x29 and x19 (and the FPCR slot).
+#[cfg(feature = "fp-control")]
+macro_rules! saved_frame_bytes {
+    () => {
+        "48"
+    };
+}
+/// Bytes a switch stores below the switching code's stack pointer, as a
+/// DWARF operand: resume address, x29 and x19 (and the FPCR slot).
+#[cfg(not(feature = "fp-control"))]
+macro_rules! saved_frame_bytes {
+    () => {
+        "32"
+    };
+}
+
+/// The stack pointer register (see `crate::stack_pointer`).
+#[inline(always)]
+pub(crate) fn stack_pointer() -> usize {
+    let sp: usize;
+    // SAFETY: copies a register into another; touches no memory.
+    unsafe { asm!("mov {}, sp", out(reg) sp, options(nomem, nostack, preserves_flags)) };
+    sp
+}
+
+/// Saves the current execution into `*save` and continues `target`, entering
+/// the switch with `bl` (see the module docs). Returns when some other
+/// execution continues the one saved here, with the `save` location of the
+/// switch that did (null if it was an [`exit`]).
+///
+/// # Safety
+/// `save` is valid for a write; `target` is a saved context as laid out in
+/// the module docs, on a stack that stays valid while it runs.
+#[inline(always)]
+pub(crate) unsafe fn switch_call(save: *mut *mut u8, target: *mut u8) -> *mut u8 {
+    let from: *mut u8;
+    // SAFETY: the naked switch saves this execution at `save` and continues
+    // `target`, both valid by this function's contract. x19 and x29 are
+    // stored here and loaded back on return; x20-x28 and everything the C
+    // ABI lets a call change (x30 included) are declared clobbered. sp stays
+    // 16-byte aligned, and the naked code leaves x0 alone, so the continuing
+    // execution finds the `save` of whoever switched to it there.
+    unsafe {
+        asm!(
+            "stp x29, x19, [sp, #-16]!",  // the two registers no operand can name
+            save_fp_control!(),
+            "bl {switch}",                // x30 = resume address (the next line); switches
+            restore_fp_control!(),
+            "ldp x29, x19, [sp], #16",    // continued: x29 and x19 back, sp as before
+            switch = sym sure_switch_call,
+            inout("x0") save => from,
+            in("x1") target,
+            lateout("x20") _, lateout("x21") _, lateout("x22") _, lateout("x23") _,
+            lateout("x24") _, lateout("x25") _, lateout("x26") _, lateout("x27") _,
+            lateout("x28") _,
+            clobber_abi("C"),
+        );
+    }
+    from
+}
+
+/// Saves the current execution into `*save` and continues `target`, leaving
+/// with a `ret` that the CPU predicts when `target` is the execution that
+/// last [`switch_call`]ed into this one. Returns as [`switch_call`] does.
+///
+/// # Safety
+/// As [`switch_call`].
+#[inline(always)]
+pub(crate) unsafe fn switch_return(save: *mut *mut u8, target: *mut u8) -> *mut u8 {
+    let from: *mut u8;
+    // SAFETY: as in `switch_call`, with the resume address stored by hand
+    // (`adr` + `str`) and no `bl`, so the `ret` pops the predictor entry the
+    // target's `bl` pushed; x0 is left alone.
+    unsafe {
+        asm!(
+            "stp x29, x19, [sp, #-16]!",  // x29 and x19 saved by hand
+            save_fp_control!(),
+            "adr x2, 2f",                 // our resume address: label 2 below
+            "str x2, [sp, #-16]!",        // top of the saved context
+            "mov x2, sp",
+            "str x2, [x0]",               // save: our stack pointer
+            "ldr x30, [x1]",              // the target's resume address
+            "add sp, x1, #16",            // the target's stack, resume address popped
+            "ret",                        // to x30; the predictor expects it
+            "2:",
+            restore_fp_control!(),
+            "ldp x29, x19, [sp], #16",    // continued: x29 and x19 back, sp as before
+            inout("x0") save => from,
+            in("x1") target,
+            lateout("x20") _, lateout("x21") _, lateout("x22") _, lateout("x23") _,
+            lateout("x24") _, lateout("x25") _, lateout("x26") _, lateout("x27") _,
+            lateout("x28") _,
+            clobber_abi("C"),
+        );
+    }
+    from
+}
+
+/// Continues `target` without saving the current execution, which must
+/// never be continued again.
+///
+/// # Safety
+/// `target` is a saved context as in [`switch_call`]; nothing on the
+/// current stack is used again.
+#[inline(always)]
+pub(crate) unsafe fn exit(target: *mut u8) -> ! {
+    // SAFETY: the naked exit loads `target` (valid by contract) and returns
+    // into it; the current stack is abandoned, which the contract allows.
+    unsafe {
+        asm!(
+            "b {exit}",                   // no bl: the predictor keeps the target's entry
+            exit = sym sure_exit,
+            in("x1") target,
+            options(noreturn),
+        );
+    }
+}
+
+/// The switch entered by `bl` from [`switch_call`].
+///
+/// In: x0 = where to save, x1 = target's saved stack pointer, x30 = our
+/// resume address.
+#[unsafe(naked)]
+unsafe extern "C" fn sure_switch_call() {
+    naked_asm!(
+        "str x30, [sp, #-16]!", // resume address on top, sp kept 16-byte aligned
+        "mov x2, sp",
+        "str x2, [x0]",    // save: our stack pointer
+        "ldr x2, [x1]",    // the target's resume address
+        "add sp, x1, #16", // the target's stack, resume address popped
+        "br x2",           // continue the target; x0 still says where we saved
+    )
+}
+
+/// The final switch out of a finished execution. In: x1 = target.
+#[unsafe(naked)]
+unsafe extern "C" fn sure_exit() {
+    naked_asm!(
+        "mov x0, xzr",     // nothing was saved: a new target links to no one
+        "ldr x30, [x1]",   // the target's resume address
+        "add sp, x1, #16", // the target's stack, resume address popped
+        "ret",             // continue there
+    )
+}
+
+/// The initial frame [`initial_frame`] writes below the stack's top. The
+/// first switch pops `trampoline` (16 bytes, as every resume address), so
+/// [`sure_trampoline`] starts with `sp` at `object`.
+#[repr(C)]
+struct InitialFrame {
+    trampoline: usize,
+    padding: usize,
+    object: usize,
+    entry: usize,
+    /// The ExecutionContext that first switched here, for unwinding.
+    link: usize,
+    top_padding: usize,
+}
+
+/// Bytes of the initial frame: a multiple of 16, so every `sp` the frame
+/// gives is aligned.
+pub(crate) const INITIAL_FRAME_BYTES: usize = size_of::<InitialFrame>();
+static_assertions::const_assert_eq!(INITIAL_FRAME_BYTES % 16, 0);
+
+/// The entry function a new context runs: receives the object pointer and
+/// the `save` location of the switch that started it (null if it was an
+/// [`exit`]), and must never return.
+pub(crate) type EntryFn = unsafe extern "C" fn(object: *mut u8, from: *mut u8) -> !;
+
+/// Writes the initial frame of a new context below `top` and returns its
+/// saved stack pointer. The first switch into it enters [`sure_trampoline`],
+/// which calls `entry(object, from)`.
+///
+/// # Safety
+/// `top` is 16-byte aligned and the `INITIAL_FRAME_BYTES` below it are
+/// writable.
+pub(crate) unsafe fn initial_frame(top: *mut u8, entry: EntryFn, object: *mut u8) -> *mut u8 {
+    // SAFETY: the caller guarantees the frame's bytes below `top` are
+    // writable; `top` is 16-byte aligned, and so is the frame.
+    unsafe {
+        let frame = top.sub(INITIAL_FRAME_BYTES).cast::<InitialFrame>();
+        frame.write(InitialFrame {
+            trampoline: sure_trampoline as *const () as usize,
+            padding: 0,
+            object: object as usize,
+            entry: entry as usize,
+            link: 0,
+            top_padding: 0,
+        });
+        frame.cast()
+    }
+}
+
+/// The link a context started by [`exit`] gets: a context whose saved frame
+/// has a zero return address, where unwinders stop.
+static END_OF_STACK_FRAME: [usize; 6] = [0; 6];
+/// A stand-in `ExecutionContext` (its first word is a saved stack pointer)
+/// pointing at [`END_OF_STACK_FRAME`].
+static END_OF_STACK_CONTEXT: &[usize; 6] = &END_OF_STACK_FRAME;
+
+/// The first code a new context runs, entered with `sp` at the initial
+/// frame's `object` and x0 = where the switching execution saved itself (0
+/// after an exit).
+///
+/// Its DWARF call-frame information makes the unwinder continue, past the
+/// entry function, into the execution that first switched here: the link
+/// slot points at that `ExecutionContext`, whose first word is the saved
+/// stack pointer, whose layout the CFI describes. It is marked a signal
+/// frame so that gdb accepts a caller frame at a lower address.
+#[unsafe(naked)]
+unsafe extern "C" fn sure_trampoline() {
+    naked_asm!(
+        ".cfi_startproc",
+        ".cfi_signal_frame",
+        // CFA = [[sp + 16]] + saved frame bytes: the link slot holds the
+        // ExecutionContext's address, its first word the saved stack pointer.
+        // DW_CFA_def_cfa_expression, 6 bytes: DW_OP_breg31 (sp) 16,
+        // DW_OP_deref, DW_OP_deref, DW_OP_plus_uconst <saved frame bytes>.
+        concat!(".cfi_escape 0x0f, 6, 0x8f, 16, 0x06, 0x06, 0x23, ", saved_frame_bytes!()),
+        ".cfi_offset x19, -8",            // the switcher's x19: just below its stack pointer
+        ".cfi_offset x29, -16",           // then x29
+        concat!(".cfi_offset x30, -", saved_frame_bytes!()), // its resume address, lowest
+        "mov x1, x0",                     // second argument: where the switcher saved itself
+        "cbnz x0, 2f",                    // started by an exit: nothing to link to
+        "adrp x0, {end}",                 // link to the frame that ends backtraces
+        "add x0, x0, :lo12:{end}",
+        "2:",
+        "str x0, [sp, #16]",              // link slot = where the switcher saved itself
+        "ldr x0, [sp]",                   // first argument: the object pointer
+        "ldr x2, [sp, #8]",               // the entry function
+        "adr x30, 3f",                    // fake return address into this function, so the
+                                          // unwinder finds this CFI
+        "br x2",                          // a br, not a bl, so the predictor still ends
+                                          // with the switcher's entry
+        "3:",
+        "brk #1",                         // the entry function never returns
+        ".cfi_endproc",
+        end = sym END_OF_STACK_CONTEXT,
+    )
+}

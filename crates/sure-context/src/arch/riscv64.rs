@@ -1,0 +1,338 @@
+//! The RISC-V 64 (LP64D psABI) context switch.
+//!
+//! # Saved context layout
+//!
+//! A suspended execution is one stack pointer `sp`, kept 16-byte aligned as
+//! the psABI asks. The words at `sp` are:
+//!
+//! ```text
+//! higher addresses
+//! |  saved s1           |  sp + 24 (+ 16 with `fp-control`)
+//! |  saved s0 (fp)      |  sp + 16 (+ 16 with `fp-control`)
+//! | [frm, padding]      |  sp + 16, only with `fp-control`
+//! |  padding            |  sp + 8
+//! |  resume address     |  sp      <- ExecutionContext::stack_pointer
+//! lower addresses
+//! ```
+//!
+//! The transfers are those of `x86_64.rs`, with `ra` in the place of the
+//! pushed return address. RISC-V predicts returns from hints in the jump's
+//! registers: a `jal`/`jalr` that writes `ra` pushes the return-address
+//! stack, a `jalr` through `ra` that writes `zero` (`ret`) pops it, and a
+//! jump through t0 counts as a return too, so no jump here goes through t0.
+//!
+//! - [`switch_call`] enters the naked switch with `call` (pushes); the
+//!   naked code stores `ra` as the top word and reaches the target with a
+//!   `jr` through a2 (no hint).
+//! - [`switch_return`] stores its resume address by hand, loads the
+//!   target's into `ra` and leaves with `ret` (pops the entry the target's
+//!   `call` pushed): the pair stays in step.
+//! - [`exit`] saves nothing.
+//!
+//! The arriving side finds the switcher's save location in a0 (zero after
+//! an exit), as x86-64 finds it in rdi.
+//!
+//! s2-s11 and fs0-fs11 are declared clobbered, and `clobber_abi("C")`
+//! covers the rest the psABI lets a call change (`ra` included). s0 (the
+//! frame pointer) and s1 (LLVM's base pointer) cannot be declared and are
+//! saved by hand.
+//!
+//! `fp-control` keeps the rounding mode (`frm`) per context. The psABI gives
+//! `fcsr` thread storage duration, like C's `fenv.h`: no bit of it is
+//! callee-saved, so the switch needs not save it, and does only when asked.
+//! The accrued exception flags (`fflags`) are never saved.
+
+use core::arch::{asm, naked_asm};
+
+/// Saves the rounding mode below the saved s0 and s1, when enabled.
+#[cfg(feature = "fp-control")]
+macro_rules! save_fp_control {
+    () => {
+        concat!(
+            "frrm a2\n",          // the dynamic rounding mode
+            "addi sp, sp, -16\n", // in its own 16-byte slot
+            "sd a2, 0(sp)\n",
+        )
+    };
+}
+/// Saves the rounding mode below the saved s0 and s1, when enabled.
+#[cfg(not(feature = "fp-control"))]
+macro_rules! save_fp_control {
+    () => {
+        ""
+    };
+}
+
+/// Restores what [`save_fp_control`] saved, when enabled.
+#[cfg(feature = "fp-control")]
+macro_rules! restore_fp_control {
+    () => {
+        concat!(
+            "ld a2, 0(sp)\n",    // the rounding mode back
+            "addi sp, sp, 16\n", // slot dropped
+            "fsrm a2\n",
+        )
+    };
+}
+/// Restores what [`save_fp_control`] saved, when enabled.
+#[cfg(not(feature = "fp-control"))]
+macro_rules! restore_fp_control {
+    () => {
+        ""
+    };
+}
+
+/// Bytes a switch stores below the switching code's stack pointer, as a
+/// DWARF operand: resume address, s0 and s1 (and the rounding-mode slot).
+#[cfg(feature = "fp-control")]
+macro_rules! saved_frame_bytes {
+    () => {
+        "48"
+    };
+}
+/// Bytes a switch stores below the switching code's stack pointer, as a
+/// DWARF operand: resume address, s0 and s1 (and the rounding-mode slot).
+#[cfg(not(feature = "fp-control"))]
+macro_rules! saved_frame_bytes {
+    () => {
+        "32"
+    };
+}
+
+/// The stack pointer register (see `crate::stack_pointer`).
+#[inline(always)]
+pub(crate) fn stack_pointer() -> usize {
+    let sp: usize;
+    // SAFETY: copies a register into another; touches no memory.
+    unsafe { asm!("mv {}, sp", out(reg) sp, options(nomem, nostack, preserves_flags)) };
+    sp
+}
+
+/// Saves the current execution into `*save` and continues `target`, entering
+/// the switch with `call` (see the module docs). Returns when some other
+/// execution continues the one saved here, with the `save` location of the
+/// switch that did (null if it was an [`exit`]).
+///
+/// # Safety
+/// `save` is valid for a write; `target` is a saved context as laid out in
+/// the module docs, on a stack that stays valid while it runs.
+#[inline(always)]
+pub(crate) unsafe fn switch_call(save: *mut *mut u8, target: *mut u8) -> *mut u8 {
+    let from: *mut u8;
+    // SAFETY: the naked switch saves this execution at `save` and continues
+    // `target`, both valid by this function's contract. s0 and s1 are
+    // stored here and loaded back on return; s2-s11, fs0-fs11 and everything
+    // the psABI lets a call change (`ra` included) are declared clobbered.
+    // sp stays 16-byte aligned, and the naked code leaves a0 alone, so the
+    // continuing execution finds the `save` of whoever switched to it there.
+    unsafe {
+        asm!(
+            "addi sp, sp, -16",
+            "sd s0, 0(sp)",               // the two registers no operand can name
+            "sd s1, 8(sp)",
+            save_fp_control!(),
+            "call {switch}",              // ra = resume address (the next line); switches
+            restore_fp_control!(),
+            "ld s0, 0(sp)",               // continued: s0 and s1 back
+            "ld s1, 8(sp)",
+            "addi sp, sp, 16",            // sp as before
+            switch = sym sure_switch_call,
+            inout("a0") save => from,
+            in("a1") target,
+            lateout("s2") _, lateout("s3") _, lateout("s4") _, lateout("s5") _,
+            lateout("s6") _, lateout("s7") _, lateout("s8") _, lateout("s9") _,
+            lateout("s10") _, lateout("s11") _,
+            lateout("fs0") _, lateout("fs1") _, lateout("fs2") _, lateout("fs3") _,
+            lateout("fs4") _, lateout("fs5") _, lateout("fs6") _, lateout("fs7") _,
+            lateout("fs8") _, lateout("fs9") _, lateout("fs10") _, lateout("fs11") _,
+            clobber_abi("C"),
+        );
+    }
+    from
+}
+
+/// Saves the current execution into `*save` and continues `target`, leaving
+/// with a `ret` that the CPU predicts when `target` is the execution that
+/// last [`switch_call`]ed into this one. Returns as [`switch_call`] does.
+///
+/// # Safety
+/// As [`switch_call`].
+#[inline(always)]
+pub(crate) unsafe fn switch_return(save: *mut *mut u8, target: *mut u8) -> *mut u8 {
+    let from: *mut u8;
+    // SAFETY: as in `switch_call`, with the resume address stored by hand
+    // (`lla` + `sd`) and no `call`, so the `ret` pops the predictor entry the
+    // target's `call` pushed; a0 is left alone.
+    unsafe {
+        asm!(
+            "addi sp, sp, -16",
+            "sd s0, 0(sp)",               // s0 and s1 saved by hand
+            "sd s1, 8(sp)",
+            save_fp_control!(),
+            "lla a2, 2f",                 // our resume address: label 2 below
+            "addi sp, sp, -16",
+            "sd a2, 0(sp)",               // top of the saved context
+            "sd sp, 0(a0)",               // save: our stack pointer
+            "ld ra, 0(a1)",               // the target's resume address
+            "addi sp, a1, 16",            // the target's stack, resume address popped
+            "ret",                        // to ra; the predictor expects it
+            "2:",
+            restore_fp_control!(),
+            "ld s0, 0(sp)",               // continued: s0 and s1 back
+            "ld s1, 8(sp)",
+            "addi sp, sp, 16",            // sp as before
+            inout("a0") save => from,
+            in("a1") target,
+            lateout("s2") _, lateout("s3") _, lateout("s4") _, lateout("s5") _,
+            lateout("s6") _, lateout("s7") _, lateout("s8") _, lateout("s9") _,
+            lateout("s10") _, lateout("s11") _,
+            lateout("fs0") _, lateout("fs1") _, lateout("fs2") _, lateout("fs3") _,
+            lateout("fs4") _, lateout("fs5") _, lateout("fs6") _, lateout("fs7") _,
+            lateout("fs8") _, lateout("fs9") _, lateout("fs10") _, lateout("fs11") _,
+            clobber_abi("C"),
+        );
+    }
+    from
+}
+
+/// Continues `target` without saving the current execution, which must
+/// never be continued again.
+///
+/// # Safety
+/// `target` is a saved context as in [`switch_call`]; nothing on the
+/// current stack is used again.
+#[inline(always)]
+pub(crate) unsafe fn exit(target: *mut u8) -> ! {
+    // SAFETY: the naked exit loads `target` (valid by contract) and returns
+    // into it; the current stack is abandoned, which the contract allows.
+    unsafe {
+        asm!(
+            "tail {exit}",                // a jump through t1: the predictor keeps its entries
+            exit = sym sure_exit,
+            in("a1") target,
+            options(noreturn),
+        );
+    }
+}
+
+/// The switch entered by `call` from [`switch_call`].
+///
+/// In: a0 = where to save, a1 = target's saved stack pointer, ra = our
+/// resume address.
+#[unsafe(naked)]
+unsafe extern "C" fn sure_switch_call() {
+    naked_asm!(
+        "addi sp, sp, -16",
+        "sd ra, 0(sp)",    // resume address on top
+        "sd sp, 0(a0)",    // save: our stack pointer
+        "ld a2, 0(a1)",    // the target's resume address
+        "addi sp, a1, 16", // the target's stack, resume address popped
+        "jr a2",           // continue the target (no hint); a0 still says where we saved
+    )
+}
+
+/// The final switch out of a finished execution. In: a1 = target.
+#[unsafe(naked)]
+unsafe extern "C" fn sure_exit() {
+    naked_asm!(
+        "li a0, 0",        // nothing was saved: a new target links to no one
+        "ld ra, 0(a1)",    // the target's resume address
+        "addi sp, a1, 16", // the target's stack, resume address popped
+        "ret",             // continue there
+    )
+}
+
+/// The initial frame [`initial_frame`] writes below the stack's top. The
+/// first switch pops `trampoline` (16 bytes, as every resume address), so
+/// [`sure_trampoline`] starts with `sp` at `object`.
+#[repr(C)]
+struct InitialFrame {
+    trampoline: usize,
+    padding: usize,
+    object: usize,
+    entry: usize,
+    /// The ExecutionContext that first switched here, for unwinding.
+    link: usize,
+    top_padding: usize,
+}
+
+/// Bytes of the initial frame: a multiple of 16, so every `sp` the frame
+/// gives is aligned.
+pub(crate) const INITIAL_FRAME_BYTES: usize = size_of::<InitialFrame>();
+static_assertions::const_assert_eq!(INITIAL_FRAME_BYTES % 16, 0);
+
+/// The entry function a new context runs: receives the object pointer and
+/// the `save` location of the switch that started it (null if it was an
+/// [`exit`]), and must never return.
+pub(crate) type EntryFn = unsafe extern "C" fn(object: *mut u8, from: *mut u8) -> !;
+
+/// Writes the initial frame of a new context below `top` and returns its
+/// saved stack pointer. The first switch into it enters [`sure_trampoline`],
+/// which calls `entry(object, from)`.
+///
+/// # Safety
+/// `top` is 16-byte aligned and the `INITIAL_FRAME_BYTES` below it are
+/// writable.
+pub(crate) unsafe fn initial_frame(top: *mut u8, entry: EntryFn, object: *mut u8) -> *mut u8 {
+    // SAFETY: the caller guarantees the frame's bytes below `top` are
+    // writable; `top` is 16-byte aligned, and so is the frame.
+    unsafe {
+        let frame = top.sub(INITIAL_FRAME_BYTES).cast::<InitialFrame>();
+        frame.write(InitialFrame {
+            trampoline: sure_trampoline as *const () as usize,
+            padding: 0,
+            object: object as usize,
+            entry: entry as usize,
+            link: 0,
+            top_padding: 0,
+        });
+        frame.cast()
+    }
+}
+
+/// The link a context started by [`exit`] gets: a context whose saved frame
+/// has a zero return address, where unwinders stop.
+static END_OF_STACK_FRAME: [usize; 6] = [0; 6];
+/// A stand-in `ExecutionContext` (its first word is a saved stack pointer)
+/// pointing at [`END_OF_STACK_FRAME`].
+static END_OF_STACK_CONTEXT: &[usize; 6] = &END_OF_STACK_FRAME;
+
+/// The first code a new context runs, entered with `sp` at the initial
+/// frame's `object` and a0 = where the switching execution saved itself (0
+/// after an exit).
+///
+/// Its DWARF call-frame information makes the unwinder continue, past the
+/// entry function, into the execution that first switched here: the link
+/// slot points at that `ExecutionContext`, whose first word is the saved
+/// stack pointer, whose layout the CFI describes. It is marked a signal
+/// frame so that gdb accepts a caller frame at a lower address.
+#[unsafe(naked)]
+unsafe extern "C" fn sure_trampoline() {
+    naked_asm!(
+        ".cfi_startproc",
+        ".cfi_signal_frame",
+        // CFA = [[sp + 16]] + saved frame bytes: the link slot holds the
+        // ExecutionContext's address, its first word the saved stack pointer.
+        // DW_CFA_def_cfa_expression, 6 bytes: DW_OP_breg2 (sp) 16,
+        // DW_OP_deref, DW_OP_deref, DW_OP_plus_uconst <saved frame bytes>.
+        concat!(".cfi_escape 0x0f, 6, 0x72, 16, 0x06, 0x06, 0x23, ", saved_frame_bytes!()),
+        ".cfi_offset s1, -8",             // the switcher's s1: just below its stack pointer
+        ".cfi_offset s0, -16",            // then s0
+        concat!(".cfi_offset ra, -", saved_frame_bytes!()), // its resume address, lowest
+        "mv a1, a0",                      // second argument: where the switcher saved itself
+        "bnez a0, 2f",                    // started by an exit: nothing to link to
+        "lla a0, {end}",                  // link to the frame that ends backtraces
+        "2:",
+        "sd a0, 16(sp)",                  // link slot = where the switcher saved itself
+        "ld a0, 0(sp)",                   // first argument: the object pointer
+        "ld a2, 8(sp)",                   // the entry function
+        "lla ra, 3f",                     // fake return address into this function, so the
+                                          // unwinder finds this CFI
+        "jr a2",                          // no hint, so the predictor still ends with the
+                                          // switcher's entry
+        "3:",
+        "unimp",                          // the entry function never returns
+        ".cfi_endproc",
+        end = sym END_OF_STACK_CONTEXT,
+    )
+}
