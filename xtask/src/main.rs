@@ -6,6 +6,7 @@
 
 mod bench;
 mod chart;
+mod cross;
 mod instructions;
 mod manifest;
 mod process;
@@ -36,8 +37,9 @@ pub struct Cli {
 /// The tasks.
 #[derive(Debug, Subcommand)]
 pub enum Task {
-    /// Run the CI checks: fmt, clippy, tests, examples, feature builds.
-    Test,
+    /// Run the CI checks: fmt, clippy, tests, examples, feature builds,
+    /// sanitizers, and the tests on aarch64 and riscv64 under qemu.
+    Test(test::Options),
     /// Run the criterion benchmarks of sure-bench, one group at a time, then
     /// write target/sure-bench/report.md and report.svg.
     Bench(bench::Options),
@@ -47,7 +49,7 @@ pub enum Task {
 /// does not understand exits with its usage error code, 2 (as bash does).
 fn main() -> ExitCode {
     match Cli::parse().task {
-        Some(Task::Test) => test::run(),
+        Some(Task::Test(options)) => test::run(&options),
         Some(Task::Bench(options)) => bench::run(&options),
         None => {
             // No task: the usage, so the available tasks are one command away.
@@ -67,11 +69,15 @@ mod tests {
         Cli::command().debug_assert();
     }
 
-    /// `test` takes no arguments; unknown tasks are errors; no task is allowed.
+    /// `test` takes only `--only`; unknown tasks are errors; no task is allowed.
     #[test]
     fn parses_tasks() {
         let parse = |args: &[&str]| Cli::try_parse_from(["cargo xtask"].iter().chain(args));
-        assert!(matches!(parse(&["test"]).unwrap().task, Some(Task::Test)));
+        assert!(matches!(parse(&["test"]).unwrap().task, Some(Task::Test(o)) if o.only.is_empty()));
+        assert!(matches!(
+            parse(&["test", "--only", "cross", "--only", "fmt"]).unwrap().task,
+            Some(Task::Test(o)) if o.only == ["cross", "fmt"]
+        ));
         assert!(parse(&["test", "x"]).is_err());
         assert!(parse(&["tset"]).is_err());
         assert!(parse(&[]).unwrap().task.is_none());

@@ -67,16 +67,19 @@ impl Cmd {
 
 impl fmt::Display for Cmd {
     /// Shows the command as one would type it: environment variables first,
-    /// the program by its file name (`cargo`, not the full toolchain path) and
+    /// the program (xtask's own cargo as `cargo`, not the full toolchain
+    /// path; any other as given, so that `/usr/bin/cargo` stays itself) and
     /// arguments quoted for a shell where needed, so the line can be copied
     /// and re-run.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (key, value) in &self.envs {
             write!(f, "{key}={} ", shell_quote(value))?;
         }
-        let program = Path::new(&self.program)
-            .file_name()
-            .unwrap_or(self.program.as_os_str());
+        let program = if self.program == cargo_program() {
+            "cargo".as_ref()
+        } else {
+            self.program.as_os_str()
+        };
         write!(f, "{}", program.to_string_lossy())?;
         for arg in &self.args {
             write!(f, " {}", shell_quote(arg))?;
@@ -115,11 +118,16 @@ mod tests {
     /// Commands are displayed as a shell would need them typed.
     #[test]
     fn display_quotes_only_when_needed() {
-        let cmd = Cmd::new(
-            "/opt/toolchain/bin/cargo",
-            ["bench", "--bench", "*", "it's", ""],
-        );
+        let cmd = Cmd::cargo(["bench", "--bench", "*", "it's", ""]);
         assert_eq!(cmd.to_string(), r"cargo bench --bench '*' 'it'\''s' ''");
+    }
+
+    /// Any program but xtask's own cargo keeps its full path: the cross
+    /// stages' `/usr/bin/cargo` is another toolchain than `cargo`.
+    #[test]
+    fn display_keeps_other_programs_paths() {
+        let cmd = Cmd::new("/usr/bin/cargo", ["test"]);
+        assert_eq!(cmd.to_string(), "/usr/bin/cargo test");
     }
 
     /// Environment variables are shown before the program, as a shell takes them.

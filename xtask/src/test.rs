@@ -8,10 +8,20 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+use crate::cross;
 use crate::manifest;
 use crate::process::{self, Cmd};
 use crate::tools;
 use crate::workspace;
+
+/// The command line of `cargo xtask test`.
+#[derive(Debug, clap::Args)]
+pub struct Options {
+    /// Run only the stages whose name starts with this (e.g. `cross`,
+    /// `asan`); may be given more than once. CI runs them all.
+    #[arg(long, value_name = "STAGE")]
+    pub only: Vec<String>,
+}
 
 /// One step of `cargo xtask test`: data only, so the list in [`stages`] reads
 /// like the CI checklist and each later stage is one small entry.
@@ -93,6 +103,8 @@ fn stages(root: &Path) -> Result<Vec<Stage>, String> {
         gdb_stage(),
         asan_stage(),
         tsan_stage(root),
+        cross_stage(root, &cross::TARGETS[0])?,
+        cross_stage(root, &cross::TARGETS[1])?,
     ])
 }
 
@@ -318,6 +330,43 @@ fn tsan_stage(root: &Path) -> Stage {
     )
 }
 
+/// The workspace on an emulated target (see `cross.rs`): every test of the
+/// library and bench crates (unit, integration and doc tests), the
+/// sure-context tests again with `fp-control`, the benchmarks built (not
+/// run: emulated timings mean nothing), and every example run. xtask, a
+/// host tool, is left out; so are the native-only stages (panic-abort,
+/// memcheck, gdb and the sanitizers), and the tests print why they skip
+/// what cannot run under an emulator.
+fn cross_stage(root: &Path, target: &cross::Target) -> Result<Stage, String> {
+    let mut commands = vec![
+        target.cargo(&[
+            "test",
+            "--no-fail-fast",
+            "--workspace",
+            "--exclude",
+            "xtask",
+        ]),
+        target.cargo(&["test", "-p", "sure-context", "--features", "fp-control"]),
+        target.cargo(&["build", "-p", "sure-bench", "--benches"]),
+    ];
+    for example in workspace::examples(root)? {
+        commands.push(target.cargo(&[
+            "run",
+            "--quiet",
+            "--package",
+            &example.package,
+            "--example",
+            &example.name,
+        ]));
+    }
+    let missing = target.missing();
+    let reason = missing.clone().unwrap_or_default();
+    Ok(
+        Stage::with_commands(format!("cross {}", target.arch), commands)
+            .skip_unless(missing.is_none(), reason),
+    )
+}
+
 /// What happened to a stage, for the summary.
 enum Outcome {
     /// All commands exited 0.
@@ -331,15 +380,33 @@ enum Outcome {
 }
 
 /// Runs all stages, prints a summary, and exits non-zero if any stage failed.
-pub fn run() -> ExitCode {
+pub fn run(options: &Options) -> ExitCode {
     let root = workspace::root();
-    let stages = match stages(&root) {
+    let all = match stages(&root) {
         Ok(stages) => stages,
         Err(err) => {
             eprintln!("error: cannot set up the test stages: {err}");
             return ExitCode::FAILURE;
         }
     };
+    let names = all
+        .iter()
+        .map(|stage| stage.name.clone())
+        .collect::<Vec<_>>();
+    let stages = all
+        .into_iter()
+        .filter(|stage| {
+            options.only.is_empty() || options.only.iter().any(|only| stage.name.starts_with(only))
+        })
+        .collect::<Vec<_>>();
+    if stages.is_empty() {
+        eprintln!(
+            "error: no stage's name starts with {}; the stages are: {}",
+            options.only.join(" or "),
+            names.join(", ")
+        );
+        return ExitCode::FAILURE;
+    }
     println!("workspace: {}", root.display());
     println!("cargo: {}", process::cargo_program().to_string_lossy());
 

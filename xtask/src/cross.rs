@@ -1,0 +1,118 @@
+//! The cross stages of `cargo xtask test`: the workspace's tests and
+//! examples built for aarch64 and riscv64 Linux and run under qemu-user.
+//!
+//! Rustup's pinned toolchain cannot add targets here, so these stages use a
+//! second, complete toolchain: Debian's `rustc-web`, `cargo-web` and
+//! `rust-web-src` (Rust with the standard library's source), which builds
+//! std for the target with `-Zbuild-std` (`RUSTC_BOOTSTRAP=1`). It is called
+//! by absolute path, and only here: every native stage keeps the pinned
+//! toolchain. The builds go to a target directory of their own.
+
+use std::env;
+use std::path::Path;
+
+use crate::process::Cmd;
+use crate::tools;
+
+/// The toolchain the cross stages use (Debian's, by absolute path).
+const CARGO: &str = "/usr/bin/cargo";
+const RUSTC: &str = "/usr/bin/rustc";
+const RUSTDOC: &str = "/usr/bin/rustdoc";
+/// Where `rust-web-src` puts the standard library's source.
+const STD_SOURCE: &str = "/usr/lib/rustlib/src/rust/library";
+
+/// One emulated target.
+pub struct Target {
+    /// The Rust target triple.
+    pub triple: &'static str,
+    /// Short name, for the stage's label.
+    pub arch: &'static str,
+    /// The GNU triple of its cross gcc and of its sysroot under `/usr`.
+    gnu: &'static str,
+    /// The qemu-user binary that runs its programs.
+    qemu: &'static str,
+}
+
+/// The targets the cross stages test.
+pub const TARGETS: [Target; 2] = [
+    Target {
+        triple: "aarch64-unknown-linux-gnu",
+        arch: "aarch64",
+        gnu: "aarch64-linux-gnu",
+        qemu: "qemu-aarch64",
+    },
+    Target {
+        triple: "riscv64gc-unknown-linux-gnu",
+        arch: "riscv64",
+        gnu: "riscv64-linux-gnu",
+        qemu: "qemu-riscv64",
+    },
+];
+
+impl Target {
+    /// Why this target cannot be tested on this machine, if it cannot: the
+    /// first missing piece, and the Debian package that gives it.
+    pub fn missing(&self) -> Option<String> {
+        let linker = format!("{}-gcc", self.gnu);
+        let sysroot = format!("/usr/{}/lib", self.gnu);
+        let checks = [
+            (
+                Path::new(CARGO).is_file(),
+                format!("{CARGO} (package cargo-web)"),
+            ),
+            (
+                Path::new(RUSTC).is_file(),
+                format!("{RUSTC} (package rustc-web)"),
+            ),
+            (
+                Path::new(STD_SOURCE).is_dir(),
+                format!("{STD_SOURCE} (package rust-web-src)"),
+            ),
+            (
+                tools::on_path(&linker),
+                format!("{linker} (package gcc-{})", self.gnu),
+            ),
+            (
+                Path::new(&sysroot).is_dir(),
+                format!("{sysroot} (the target's libc for {linker})"),
+            ),
+            (
+                tools::on_path(self.qemu),
+                format!("{} (package qemu-user)", self.qemu),
+            ),
+        ];
+        checks
+            .into_iter()
+            .find(|(present, _)| !present)
+            .map(|(_, what)| format!("{what} not found; .ci/run installs it"))
+    }
+
+    /// The runner cargo puts before every test binary and example.
+    fn runner(&self) -> String {
+        format!("{} -L /usr/{}", self.qemu, self.gnu)
+    }
+
+    /// A cargo command of the cross toolchain for this target: `args`, then
+    /// `-Zbuild-std --target <triple>`, with the linker, the runner and
+    /// their companions set.
+    pub fn cargo(&self, args: &[&str]) -> Cmd {
+        let target = env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+        let target_dir = Path::new(&target).join("cross");
+        let key = self.triple.to_uppercase().replace('-', "_");
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["-Zbuild-std", "--target", self.triple]);
+        Cmd::new(CARGO, all)
+            .env("RUSTC_BOOTSTRAP", "1")
+            .env("RUSTC", RUSTC)
+            .env("RUSTDOC", RUSTDOC)
+            .env("CARGO_TARGET_DIR", target_dir.to_string_lossy())
+            .env(
+                format!("CARGO_TARGET_{key}_LINKER"),
+                format!("{}-gcc", self.gnu),
+            )
+            .env(format!("CARGO_TARGET_{key}_RUNNER"), self.runner())
+            // Tests that re-run their own binary in a child process start
+            // it through the emulator too.
+            .env("SURE_TEST_RUNNER", self.runner())
+    }
+}
