@@ -10,7 +10,8 @@
 //! - `sure/ret-ret`: both directions `return_to`: every `ret` finds the RSB
 //!   holding the other side's call site and mispredicts (Sure's C++ design).
 //! - `context/resume`: `Context::resume` from main, and the context function
-//!   resuming back through the `Transfer` it was handed, in a loop.
+//!   resuming back through the `Transfer` it was handed, in a loop (not on
+//!   riscv64, which the `context` crate does not support).
 //!
 //! The sure stacks are plain heap memory; the `context` crate's stack is its
 //! `ProtectedFixedSizeStack` (mmap and a guard page). Neither matters here:
@@ -23,8 +24,6 @@
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 
-use context::stack::ProtectedFixedSizeStack;
-use context::{Context, Transfer};
 use criterion::{Criterion, criterion_main};
 use sure_context::{ExecutionContext, Trampoline};
 
@@ -174,37 +173,46 @@ fn bench_sure<There: Switch, Back: Switch>(
     c.bench_function(id, |b| b.iter(|| ping_pong.round_trip()));
 }
 
-/// The `context` crate's context function: resumes whoever resumed it, with
-/// the data it was given, forever.
-extern "C" fn context_bounce(mut t: Transfer) -> ! {
-    loop {
-        // SAFETY: `t.context` is the suspended main context that resumed
-        // us; nothing on this stack needs dropping if it is never resumed.
-        t = unsafe { t.context.resume(t.data) };
-    }
-}
+/// The `context` crate's round trip; it has no riscv64 port.
+#[cfg(not(target_arch = "riscv64"))]
+mod fcontext {
+    use context::stack::ProtectedFixedSizeStack;
+    use context::{Context, Transfer};
 
-/// Measures the `context` crate's round trip.
-fn bench_context(c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
-    let stack = ProtectedFixedSizeStack::new(STACK_BYTES).expect("context stack");
-    // SAFETY: `stack` outlives every resume of the context, all within this
-    // function.
-    let fresh = unsafe { Context::new(&stack, context_bounce) };
-    // SAFETY: the fresh context starts `context_bounce`, which resumes us.
-    let mut other = Some(unsafe { fresh.resume(0) }.context);
-    c.bench_function("context/resume", |b| {
-        b.iter(|| {
-            // SAFETY: `other` always holds the context suspended in
-            // `context_bounce`'s loop, put back after every resume; the
-            // `unwrap_unchecked` is on a slot that is never left empty.
-            unsafe {
-                let t = other.take().unwrap_unchecked().resume(1);
-                other = Some(t.context);
-            }
-        })
-    });
-    // The context stays suspended in its loop, holding nothing to drop;
-    // the stack is unmapped when `stack` drops here.
+    use super::STACK_BYTES;
+
+    /// The `context` crate's context function: resumes whoever resumed it, with
+    /// the data it was given, forever.
+    extern "C" fn context_bounce(mut t: Transfer) -> ! {
+        loop {
+            // SAFETY: `t.context` is the suspended main context that resumed
+            // us; nothing on this stack needs dropping if it is never resumed.
+            t = unsafe { t.context.resume(t.data) };
+        }
+    }
+
+    /// Measures the `context` crate's round trip.
+    pub fn bench(c: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>) {
+        let stack = ProtectedFixedSizeStack::new(STACK_BYTES).expect("context stack");
+        // SAFETY: `stack` outlives every resume of the context, all within this
+        // function.
+        let fresh = unsafe { Context::new(&stack, context_bounce) };
+        // SAFETY: the fresh context starts `context_bounce`, which resumes us.
+        let mut other = Some(unsafe { fresh.resume(0) }.context);
+        c.bench_function("context/resume", |b| {
+            b.iter(|| {
+                // SAFETY: `other` always holds the context suspended in
+                // `context_bounce`'s loop, put back after every resume; the
+                // `unwrap_unchecked` is on a slot that is never left empty.
+                unsafe {
+                    let t = other.take().unwrap_unchecked().resume(1);
+                    other = Some(t.context);
+                }
+            })
+        });
+        // The context stays suspended in its loop, holding nothing to drop;
+        // the stack is unmapped when `stack` drops here.
+    }
 }
 
 /// The `switch` group: every design's round trip.
@@ -213,7 +221,8 @@ fn switch_designs(c: &mut Criterion) {
     bench_sure::<Call, Ret>(&mut group, "sure/call-ret");
     bench_sure::<Call, Call>(&mut group, "sure/call-call");
     bench_sure::<Ret, Ret>(&mut group, "sure/ret-ret");
-    bench_context(&mut group);
+    #[cfg(not(target_arch = "riscv64"))]
+    fcontext::bench(&mut group);
     group.finish();
 }
 

@@ -406,7 +406,7 @@ impl ExecutionContext {
     /// [`setup`]: ExecutionContext::setup
     #[inline(always)]
     pub unsafe fn switch_to(&self, target: &ExecutionContext) {
-        // Why this is sound: `target` is a suspended context with a valid stack, and
+        // SAFETY: `target` is a suspended context with a valid stack, and
         // `self` the running execution's, by the contract; the sanitizer's
         // hooks bracket the machine switch, as they require, and `from` is
         // the context that continued us, suspended at a stable address.
@@ -414,8 +414,6 @@ impl ExecutionContext {
         // a helper taking the machine switch as a closure: in a debug build
         // that closure is a call between TSan's fiber switch and the machine
         // switch, which unbalances TSan's shadow call stacks.
-        // SAFETY: both contexts are as the contract requires, and the hooks
-        // are called in the order they need.
         unsafe {
             self.sanitizer.before_switch(&target.sanitizer);
             self.tsan.before_switch(&target.tsan);

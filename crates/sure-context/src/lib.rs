@@ -45,7 +45,7 @@
 //! saved on a switch by default, as in Boost's and corosensei's fast paths:
 //! a context that changes its rounding mode leaks the change to whoever
 //! runs next. Enable the `fp-control` feature to keep it per context. On
-//! x86-64 System V makes those control bits callee-saved; AAPCS64 and the
+//! x86-64, System V makes those control bits callee-saved; AAPCS64 and the
 //! RISC-V psABI give them thread storage duration (a call may change them,
 //! as `fesetround` does), so there the feature makes each context behave
 //! as a thread of its own.

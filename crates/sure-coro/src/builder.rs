@@ -227,20 +227,18 @@ where
          stack",
         stack.len(),
     );
-    // Why this is sound: the stack is ours, unused, and moves into the coroutine,
-    // which keeps it for as long as the body may run and releases the label
-    // with it; it is at least MIN_STACK_SIZE long, and the assert
-    // above leaves the label and the root at its top, and at least
-    // MIN_SETUP_BYTES below them.
     let named = name.is_some();
     let region = stack.region();
     // The top LABEL_BYTES are the name's, named or not: a stack keeps its
     // layout whoever ran on it before.
     let below_label =
         NonNull::slice_from_raw_parts(region.cast::<u8>(), region.len() - LABEL_BYTES);
-    // SAFETY: the contracts of `set_name` (the root goes below the label,
-    // and the name is cleared when the stack is released) and of
-    // `Root::install` hold, as argued above.
+    // SAFETY: the stack is ours, unused, and moves into the coroutine,
+    // which keeps it for as long as the body may run and clears the name
+    // (`set_name`'s contract) when it releases the stack; it is at least
+    // MIN_STACK_SIZE long, and the assert above leaves the label and the
+    // root at its top (the root below the label, as `Root::install`
+    // requires), and at least MIN_SETUP_BYTES below them.
     let header: NonNull<Header<I, Y, R>> = unsafe {
         if let Some(name) = name {
             stack.set_name(name);

@@ -502,7 +502,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         if !unsafe { (*channel).body.is_saved() } {
             not_resumable(self.state());
         }
-        // Why this is sound: the body's context is saved, so the body is
+        // SAFETY: the body's context is saved, so the body is
         // unstarted or suspended (a drop that runs user code while ending a
         // coroutine clears it first), on our stack, which we own. We save
         // ourselves in `resumer`, where the body switches back to, and the
@@ -513,8 +513,6 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         // first (read once, here). The phase tells which rather than the
         // body's context: the body's switch has just stored that, and
         // loading it at once measured 1.5 ns slower per round trip.
-        // SAFETY: the body context is suspended on a stack we own, and the
-        // slots read are initialised, as argued above.
         unsafe {
             (*channel).input.write(input);
             (*channel).resumer.switch_to_taking(&(*channel).body);

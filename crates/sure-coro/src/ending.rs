@@ -116,7 +116,7 @@ impl<I, Y, R> Body<I, Y, R> {
     /// The caller holds the stack for the whole call.
     pub(crate) fn end(self) -> End {
         let channel = self.channel();
-        // Why this is sound: the caller holds the stack, so the root and its
+        // SAFETY: the caller holds the stack, so the root and its
         // channel are there for this whole call. The phase is written to
         // `Ending` before any user code runs, and an unstarted body's
         // context is cleared, so that code reaching this coroutine again (a
@@ -124,7 +124,6 @@ impl<I, Y, R> Body<I, Y, R> {
         // and leaves it alone. The closure is dropped only while unstarted,
         // with the type `drop_unstarted` was made for; a suspended body is
         // unwound only while suspended.
-        // SAFETY: each step holds, as argued above.
         unsafe {
             match (*channel).state() {
                 CoroutineState::Completed => End::Ended(None),
@@ -165,7 +164,7 @@ impl<I, Y, R> Body<I, Y, R> {
     /// The body is suspended.
     unsafe fn unwind_suspended(self) -> Option<Payload> {
         let channel = self.channel();
-        // Why this is sound: the body is suspended on the stack the caller
+        // SAFETY: the body is suspended on the stack the caller
         // holds, as in `resume_with`. Back here, either the body finished
         // (its context is unsaved, the outcome written), or it caught the
         // unwind and suspended again: then it is resumed at once, leaving
@@ -174,8 +173,6 @@ impl<I, Y, R> Body<I, Y, R> {
         // throughout (the root's `Finished` is overwritten before the
         // return value drops), so nothing that reaches the coroutine
         // meanwhile frees it.
-        // SAFETY: the body is suspended when switched to, and the outcome is
-        // read once after it was written, as argued above.
         let outcome = unsafe {
             (*channel).phase = Phase::Ending;
             loop {

@@ -68,14 +68,12 @@ impl<I, Y> SuspendHandle<I, Y> {
     #[inline(always)]
     pub fn suspend_with(&mut self, value: Y) -> I {
         let channel = self.channel.as_ptr();
-        // Why this is sound: the channel outlives the handle. The resumer saved itself
+        // SAFETY: the channel outlives the handle. The resumer saved itself
         // in `resumer` when it switched to us and is suspended there; we
         // save ourselves in `body`, which the next resume continues. `input`
         // is initialised when read: every resume writes it before switching
         // here, and the only other way back here, a drop, writes `Ending`
         // and unwinds before the read.
-        // SAFETY: both contexts and both slots are valid when used, as
-        // argued above.
         unsafe {
             (*channel).yielded.write(value);
             (*channel).body.return_to(&(*channel).resumer);

@@ -209,13 +209,11 @@ where
         let mut handle =
             unsafe { SuspendHandle::new(NonNull::new_unchecked(&raw mut (*header).channel)) };
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| body(&mut handle, input)));
-        // Why this is sound: the resumer is suspended in `resume` (or `Drop`), waiting
+        // SAFETY: the resumer is suspended in `resume` (or `Drop`), waiting
         // for this switch. Every value on this stack was moved out or
         // dropped: `outcome` is moved into the header, `handle` and the
         // closure hold nothing to drop. The root itself stays in place until
         // the coroutine's owner frees the stack.
-        // SAFETY: the resumer is suspended and this stack holds nothing left
-        // to drop, as argued above.
         unsafe {
             ptr::write(&mut (*header).outcome, MaybeUninit::new(outcome));
             (*header).channel.phase = Phase::Finished;

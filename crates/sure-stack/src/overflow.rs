@@ -290,12 +290,11 @@ mod imp {
                     return;
                 }
             }
-            // Why this is sound: `self.0` came from `Stack::into_raw` in
+            // SAFETY: `self.0` came from `Stack::into_raw` in
             // `ensure_alt_stack` and is turned back only here, once; the
             // mapping was never unmapped. It is not (or no longer) this
             // thread's alternate stack, and no other thread's, so nothing
             // uses it any more.
-            // SAFETY: `from_raw`'s contract holds, as argued above.
             drop(unsafe { Stack::from_raw(self.0) });
         }
     }
@@ -516,7 +515,8 @@ mod imp {
         #[cfg(target_arch = "aarch64")]
         return Some(context.uc_mcontext.sp as usize);
         #[cfg(target_arch = "riscv64")]
-        return Some(context.uc_mcontext.__gregs[libc::REG_SP] as usize);
+        // x2 is sp; musl's libc bindings have no REG_SP.
+        return Some(context.uc_mcontext.__gregs[2] as usize);
         #[cfg(not(any(
             target_arch = "x86_64",
             target_arch = "aarch64",

@@ -361,13 +361,12 @@ impl Drop for Stack {
             mapping,
             mapping_len,
         } = self.mapping();
-        // Why this is sound: `self` exclusively owns the whole mapping (created by
+        // SAFETY: `self` exclusively owns the whole mapping (created by
         // `allocate_at_least`, or handed back through `from_raw` whose
         // contract guarantees the same), and after drop nothing can reach it
         // through this `Stack`. Unmapping the whole mapping splits nothing, so
         // it cannot fail for lack of mappings; should it fail anyway the
         // memory merely leaks.
-        // SAFETY: `self` owns the whole mapping, as argued above.
         let _ = unsafe { mman::munmap(mapping.cast(), mapping_len) };
     }
 }

@@ -35,11 +35,10 @@ fn child_write(at: impl Fn(&Stack) -> *mut u8, what: &str) -> ! {
     let stack = Stack::allocate_at_least(MIN_STACK_SIZE).unwrap();
     let ptr = at(&stack);
     println!("child: writing to {what} at {ptr:p}");
-    // Why this is sound: `ptr` is either inside the stack's usable region (readable and
+    // SAFETY: `ptr` is either inside the stack's usable region (readable and
     // writable mapped memory that no Rust reference covers) or in its guard
     // page, which is memory outside any Rust allocation: a volatile write
     // there is allowed to trap, and trapping is what this test wants to see.
-    // SAFETY: a volatile write to mapped or guard memory, as argued above.
     unsafe { ptr.write_volatile(0xA5) };
     println!("child: survived");
     std::process::exit(0);

@@ -37,8 +37,12 @@
 //!
 //! `fp-control` keeps FPCR (rounding mode, flush-to-zero, default NaN) per
 //! context. AAPCS64 gives those modes thread storage duration, like C's
-//! `fenv.h`: a call may change them, so the switch needs not save them, and
+//! `fenv.h`: a call may change them, so the switch need not save them, and
 //! does only when asked. FPSR (the sticky status flags) is never saved.
+//!
+//! Branch target identification (`-Zbranch-protection=bti`) is not
+//! supported: the switch's indirect branches land on no `bti` pad, so a
+//! program built with it enforced would fault at the first switch.
 
 use core::arch::{asm, naked_asm};
 

@@ -39,7 +39,7 @@
 //!
 //! `fp-control` keeps the rounding mode (`frm`) per context. The psABI gives
 //! `fcsr` thread storage duration, like C's `fenv.h`: no bit of it is
-//! callee-saved, so the switch needs not save it, and does only when asked.
+//! callee-saved, so the switch need not save it, and does only when asked.
 //! The accrued exception flags (`fflags`) are never saved.
 
 use core::arch::{asm, naked_asm};

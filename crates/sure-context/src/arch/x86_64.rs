@@ -118,7 +118,7 @@ pub(crate) fn stack_pointer() -> usize {
 #[inline(always)]
 pub(crate) unsafe fn switch_call(save: *mut *mut u8, target: *mut u8) -> *mut u8 {
     let from: *mut u8;
-    // Why this is sound: the naked switch saves this execution at `save` and continues
+    // SAFETY: the naked switch saves this execution at `save` and continues
     // `target`, both valid by this function's contract. rbx and rbp are
     // pushed here and popped on return; every other register the ABI lets a
     // call change, and r12-r15, are declared clobbered, which is everything
@@ -126,8 +126,6 @@ pub(crate) unsafe fn switch_call(save: *mut *mut u8, target: *mut u8) -> *mut u8
     // `nostack` is not given and the stack is aligned for the `call`. The
     // naked code leaves rdi alone, so the continuing execution finds the
     // `save` of whoever switched to it there (see `sure_trampoline`).
-    // SAFETY: `save` and `target` are valid by this function's contract, and
-    // the asm keeps every register the ABI requires, as argued above.
     unsafe {
         asm!(
             "push rbp",                   // rbp, not declarable as clobbered, saved by hand
@@ -156,13 +154,11 @@ pub(crate) unsafe fn switch_call(save: *mut *mut u8, target: *mut u8) -> *mut u8
 #[inline(always)]
 pub(crate) unsafe fn switch_return(save: *mut *mut u8, target: *mut u8) -> *mut u8 {
     let from: *mut u8;
-    // Why this is sound: as in `switch_call`; the only difference is that the resume
+    // SAFETY: as in `switch_call`; the only difference is that the resume
     // address is pushed by hand (`lea` + `push`) and no `call` is made, so
     // no return-stack-buffer entry is pushed here and the `ret` pops the
     // one the target's `call` pushed. rdi is left alone, as the naked
     // switch does.
-    // SAFETY: `save` and `target` are valid by the contract, and registers
-    // are kept as in `switch_call`.
     unsafe {
         asm!(
             "push rbp",                   // rbp saved by hand
