@@ -92,15 +92,17 @@ impl Target {
         format!("{} -L /usr/{}", self.qemu, self.gnu)
     }
 
-    /// A cargo command of the cross toolchain for this target: `args`, then
-    /// `-Zbuild-std --target <triple>`, with the linker, the runner and
-    /// their companions set.
+    /// A cargo command of the cross toolchain for this target: the
+    /// subcommand `args[0]`, `-Zbuild-std --target <triple>`, then the rest
+    /// of `args` (so that what follows a `--` still goes to the tests), with
+    /// the linker, the runner and their companions set.
     pub fn cargo(&self, args: &[&str]) -> Cmd {
         let target = env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
         let target_dir = Path::new(&target).join("cross");
         let key = self.triple.to_uppercase().replace('-', "_");
-        let mut all: Vec<&str> = args.to_vec();
-        all.extend(["-Zbuild-std", "--target", self.triple]);
+        let (subcommand, rest) = args.split_first().expect("a cargo subcommand");
+        let mut all = vec![*subcommand, "-Zbuild-std", "--target", self.triple];
+        all.extend_from_slice(rest);
         Cmd::new(CARGO, all)
             .env("RUSTC_BOOTSTRAP", "1")
             .env("RUSTC", RUSTC)

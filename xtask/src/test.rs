@@ -330,6 +330,11 @@ fn tsan_stage(root: &Path) -> Stage {
     )
 }
 
+/// sure-coro's gdb test and sure-stack's mapping-limit test, which skip
+/// under an emulator and print why.
+const GDB_TEST: &str = "gdb_backtrace_from_a_coroutine_reaches_its_resumer_or_skips_without_gdb";
+const MAP_LIMIT_TEST: &str = "allocating_stacks_until_the_mapping_limit_fails_cleanly_and_recovers";
+
 /// The workspace on an emulated target (see `cross.rs`): every test of the
 /// library and bench crates (unit, integration and doc tests), the
 /// sure-context tests again with `fp-control`, the benchmarks built (not
@@ -338,6 +343,8 @@ fn tsan_stage(root: &Path) -> Stage {
 /// memcheck, gdb and the sanitizers), and the tests print why they skip
 /// what cannot run under an emulator.
 fn cross_stage(root: &Path, target: &cross::Target) -> Result<Stage, String> {
+    // The tests that say why they skip under an emulator run on their own,
+    // with their output shown, so that the log carries the reasons.
     let mut commands = vec![
         target.cargo(&[
             "test",
@@ -345,6 +352,29 @@ fn cross_stage(root: &Path, target: &cross::Target) -> Result<Stage, String> {
             "--workspace",
             "--exclude",
             "xtask",
+            "--",
+            "--skip",
+            GDB_TEST,
+            "--skip",
+            MAP_LIMIT_TEST,
+        ]),
+        target.cargo(&[
+            "test",
+            "-p",
+            "sure-coro",
+            "--test",
+            "gdb",
+            "--",
+            "--nocapture",
+        ]),
+        target.cargo(&[
+            "test",
+            "-p",
+            "sure-stack",
+            "--test",
+            "map_limit",
+            "--",
+            "--nocapture",
         ]),
         target.cargo(&["test", "-p", "sure-context", "--features", "fp-control"]),
         target.cargo(&["build", "-p", "sure-bench", "--benches"]),
