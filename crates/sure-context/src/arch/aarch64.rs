@@ -108,14 +108,26 @@ pub(crate) fn stack_pointer() -> usize {
     sp
 }
 
-/// Saves the current execution into `*save` and continues `target`, entering
-/// the switch with `bl` (see the module docs). Returns when some other
-/// execution continues the one saved here, with the `save` location of the
-/// switch that did (null if it was an [`exit`]).
+/// `asm!` with every register a switch lets the compiler save declared
+/// clobbered: x20-x28 by name, and the rest of what a call may change by
+/// `clobber_abi`. Both switches use it, so they cannot drift apart.
+macro_rules! switch_asm {
+    ($($operands:tt)*) => {
+        asm!(
+            $($operands)*
+            lateout("x20") _, lateout("x21") _, lateout("x22") _, lateout("x23") _,
+            lateout("x24") _, lateout("x25") _, lateout("x26") _, lateout("x27") _,
+            lateout("x28") _,
+            clobber_abi("C"),
+        )
+    };
+}
+
+/// `switch_call` of the `arch` contract: enters the naked switch with
+/// `bl`.
 ///
 /// # Safety
-/// `save` is valid for a write; `target` is a saved context as laid out in
-/// the module docs, on a stack that stays valid while it runs.
+/// As the contract says.
 #[inline(always)]
 pub(crate) unsafe fn switch_call(save: *mut *mut u8, target: *mut u8) -> *mut u8 {
     let from: *mut u8;
@@ -126,7 +138,7 @@ pub(crate) unsafe fn switch_call(save: *mut *mut u8, target: *mut u8) -> *mut u8
     // 16-byte aligned, and the naked code leaves x0 alone, so the continuing
     // execution finds the `save` of whoever switched to it there.
     unsafe {
-        asm!(
+        switch_asm!(
             "stp x29, x19, [sp, #-16]!",  // the two registers no operand can name
             save_fp_control!(),
             "bl {switch}",                // x30 = resume address (the next line); switches
@@ -135,21 +147,15 @@ pub(crate) unsafe fn switch_call(save: *mut *mut u8, target: *mut u8) -> *mut u8
             switch = sym sure_switch_call,
             inout("x0") save => from,
             in("x1") target,
-            lateout("x20") _, lateout("x21") _, lateout("x22") _, lateout("x23") _,
-            lateout("x24") _, lateout("x25") _, lateout("x26") _, lateout("x27") _,
-            lateout("x28") _,
-            clobber_abi("C"),
         );
     }
     from
 }
 
-/// Saves the current execution into `*save` and continues `target`, leaving
-/// with a `ret` that the CPU predicts when `target` is the execution that
-/// last [`switch_call`]ed into this one. Returns as [`switch_call`] does.
+/// `switch_return` of the `arch` contract: leaves with a `ret`.
 ///
 /// # Safety
-/// As [`switch_call`].
+/// As the contract says.
 #[inline(always)]
 pub(crate) unsafe fn switch_return(save: *mut *mut u8, target: *mut u8) -> *mut u8 {
     let from: *mut u8;
@@ -157,7 +163,7 @@ pub(crate) unsafe fn switch_return(save: *mut *mut u8, target: *mut u8) -> *mut 
     // (`adr` + `str`) and no `bl`, so the `ret` pops the predictor entry the
     // target's `bl` pushed; x0 is left alone.
     unsafe {
-        asm!(
+        switch_asm!(
             "stp x29, x19, [sp, #-16]!",  // x29 and x19 saved by hand
             save_fp_control!(),
             "adr x2, 2f",                 // our resume address: label 2 below
@@ -172,21 +178,15 @@ pub(crate) unsafe fn switch_return(save: *mut *mut u8, target: *mut u8) -> *mut 
             "ldp x29, x19, [sp], #16",    // continued: x29 and x19 back, sp as before
             inout("x0") save => from,
             in("x1") target,
-            lateout("x20") _, lateout("x21") _, lateout("x22") _, lateout("x23") _,
-            lateout("x24") _, lateout("x25") _, lateout("x26") _, lateout("x27") _,
-            lateout("x28") _,
-            clobber_abi("C"),
         );
     }
     from
 }
 
-/// Continues `target` without saving the current execution, which must
-/// never be continued again.
+/// `exit` of the `arch` contract.
 ///
 /// # Safety
-/// `target` is a saved context as in [`switch_call`]; nothing on the
-/// current stack is used again.
+/// As the contract says.
 #[inline(always)]
 pub(crate) unsafe fn exit(target: *mut u8) -> ! {
     // SAFETY: the naked exit loads `target` (valid by contract) and returns
@@ -228,72 +228,14 @@ unsafe extern "C" fn sure_exit() {
     )
 }
 
-/// The initial frame [`initial_frame`] writes below the stack's top. The
-/// first switch pops `trampoline` (16 bytes, as every resume address), so
-/// [`sure_trampoline`] starts with `sp` at `object`.
-#[repr(C)]
-struct InitialFrame {
-    trampoline: usize,
-    padding: usize,
-    object: usize,
-    entry: usize,
-    /// The ExecutionContext that first switched here, for unwinding.
-    link: usize,
-    top_padding: usize,
-}
-
-/// Bytes of the initial frame: a multiple of 16, so every `sp` the frame
-/// gives is aligned.
-pub(crate) const INITIAL_FRAME_BYTES: usize = size_of::<InitialFrame>();
-static_assertions::const_assert_eq!(INITIAL_FRAME_BYTES % 16, 0);
-
-/// The entry function a new context runs: receives the object pointer and
-/// the `save` location of the switch that started it (null if it was an
-/// [`exit`]), and must never return.
-pub(crate) type EntryFn = unsafe extern "C" fn(object: *mut u8, from: *mut u8) -> !;
-
-/// Writes the initial frame of a new context below `top` and returns its
-/// saved stack pointer. The first switch into it enters [`sure_trampoline`],
-/// which calls `entry(object, from)`.
-///
-/// # Safety
-/// `top` is 16-byte aligned and the `INITIAL_FRAME_BYTES` below it are
-/// writable.
-pub(crate) unsafe fn initial_frame(top: *mut u8, entry: EntryFn, object: *mut u8) -> *mut u8 {
-    // SAFETY: the caller guarantees the frame's bytes below `top` are
-    // writable; `top` is 16-byte aligned, and so is the frame.
-    unsafe {
-        let frame = top.sub(INITIAL_FRAME_BYTES).cast::<InitialFrame>();
-        frame.write(InitialFrame {
-            trampoline: sure_trampoline as *const () as usize,
-            padding: 0,
-            object: object as usize,
-            entry: entry as usize,
-            link: 0,
-            top_padding: 0,
-        });
-        frame.cast()
-    }
-}
-
-/// The link a context started by [`exit`] gets: a context whose saved frame
-/// has a zero return address, where unwinders stop.
-static END_OF_STACK_FRAME: [usize; 6] = [0; 6];
-/// A stand-in `ExecutionContext` (its first word is a saved stack pointer)
-/// pointing at [`END_OF_STACK_FRAME`].
-static END_OF_STACK_CONTEXT: &[usize; 6] = &END_OF_STACK_FRAME;
-
 /// The first code a new context runs, entered with `sp` at the initial
 /// frame's `object` and x0 = where the switching execution saved itself (0
 /// after an exit).
 ///
-/// Its DWARF call-frame information makes the unwinder continue, past the
-/// entry function, into the execution that first switched here: the link
-/// slot points at that `ExecutionContext`, whose first word is the saved
-/// stack pointer, whose layout the CFI describes. It is marked a signal
-/// frame so that gdb accepts a caller frame at a lower address.
+/// Its call-frame information is the `arch` contract's: the unwinder goes
+/// on into the execution that first switched here.
 #[unsafe(naked)]
-unsafe extern "C" fn sure_trampoline() {
+pub(crate) unsafe extern "C" fn sure_trampoline() {
     naked_asm!(
         ".cfi_startproc",
         ".cfi_signal_frame",
@@ -320,6 +262,6 @@ unsafe extern "C" fn sure_trampoline() {
         "3:",
         "brk #1",                         // the entry function never returns
         ".cfi_endproc",
-        end = sym END_OF_STACK_CONTEXT,
+        end = sym super::END_OF_STACK_CONTEXT,
     )
 }

@@ -1,9 +1,53 @@
 //! Architecture-specific switch code, one module per target.
 //!
-//! Each module provides the same four operations on raw saved stack
-//! pointers (`switch_call`, `switch_return`, `exit`, `initial_frame`) and the
-//! same frame layout contract: a suspended execution is one stack pointer
-//! whose top word is the address to continue at.
+//! # The contract every module keeps
+//!
+//! A suspended execution is one stack pointer whose top word is the
+//! address to continue at; whoever continues it loads that stack pointer,
+//! pops the address (a 16-byte slot where calls leave the return address
+//! in a register) and jumps to it, and the code there restores the rest.
+//!
+//! - `switch_call(save, target) -> from`: saves the current execution into
+//!   `*save` and continues `target`, entering the naked switch with the
+//!   architecture's call, so that the return-address predictor remembers
+//!   the resume address. Returns when some other execution continues the
+//!   one saved here, with the `save` location of the switch that did (null
+//!   if it was an exit). Safety: `save` is valid for a write; `target` is a
+//!   saved context on a stack that stays valid while it runs.
+//! - `switch_return(save, target) -> from`: the same, leaving with the
+//!   architecture's return, which the CPU predicts when `target` is the
+//!   execution that last `switch_call`ed into this one. Safety: as
+//!   `switch_call`.
+//! - `exit(target) -> !`: continues `target` without saving the current
+//!   execution, which must never be continued again. Safety: `target` is as
+//!   in `switch_call`; nothing on the current stack is used again.
+//! - `initial_frame(top, entry, object) -> sp`: writes the frame of a new
+//!   context below the 16-byte aligned `top` (the frame's bytes must be
+//!   writable), so that the first switch into it enters the trampoline,
+//!   which calls `entry(object, from)`. The trampoline's DWARF call-frame
+//!   information makes the unwinder continue, past the entry function,
+//!   into the execution that first switched here: the frame's link slot
+//!   points at that `ExecutionContext`, whose first word is the saved stack
+//!   pointer, whose layout the CFI describes; it is marked a signal frame
+//!   so that gdb accepts a caller frame at a lower address.
+//! - `stack_pointer()`: the stack pointer register.
+//!
+//! The arriving side of every transfer finds the switcher's `save` location
+//! in the first argument register (zero after an exit). The initial frame
+//! of aarch64 and riscv64 is shared, in `link_register`.
+
+/// The entry function a new context runs: receives the object pointer and
+/// the `save` location of the switch that started it (null if it was an
+/// exit), and must never return.
+pub(crate) type EntryFn = unsafe extern "C" fn(object: *mut u8, from: *mut u8) -> !;
+
+/// The link a context started by an exit gets: a context whose saved frame
+/// (six words, as large as any architecture's with `fp-control`) has a zero
+/// return address, where unwinders stop.
+static END_OF_STACK_FRAME: [usize; 6] = [0; 6];
+/// A stand-in `ExecutionContext` (its first word is a saved stack pointer)
+/// pointing at [`END_OF_STACK_FRAME`], which the trampolines link to.
+static END_OF_STACK_CONTEXT: &[usize; 6] = &END_OF_STACK_FRAME;
 
 #[cfg(all(target_arch = "x86_64", unix))]
 mod x86_64;
@@ -19,6 +63,17 @@ pub(crate) use aarch64::*;
 mod riscv64;
 #[cfg(all(target_arch = "riscv64", target_os = "linux"))]
 pub(crate) use riscv64::*;
+
+#[cfg(any(
+    all(target_arch = "aarch64", target_os = "linux"),
+    all(target_arch = "riscv64", target_os = "linux"),
+))]
+mod link_register;
+#[cfg(any(
+    all(target_arch = "aarch64", target_os = "linux"),
+    all(target_arch = "riscv64", target_os = "linux"),
+))]
+pub(crate) use link_register::initial_frame;
 
 #[cfg(not(any(
     all(target_arch = "x86_64", unix),

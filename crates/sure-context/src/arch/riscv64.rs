@@ -108,14 +108,29 @@ pub(crate) fn stack_pointer() -> usize {
     sp
 }
 
-/// Saves the current execution into `*save` and continues `target`, entering
-/// the switch with `call` (see the module docs). Returns when some other
-/// execution continues the one saved here, with the `save` location of the
-/// switch that did (null if it was an [`exit`]).
+/// `asm!` with every register a switch lets the compiler save declared
+/// clobbered: s2-s11 and fs0-fs11 by name, and the rest of what a call may change by
+/// `clobber_abi`. Both switches use it, so they cannot drift apart.
+macro_rules! switch_asm {
+    ($($operands:tt)*) => {
+        asm!(
+            $($operands)*
+            lateout("s2") _, lateout("s3") _, lateout("s4") _, lateout("s5") _,
+            lateout("s6") _, lateout("s7") _, lateout("s8") _, lateout("s9") _,
+            lateout("s10") _, lateout("s11") _,
+            lateout("fs0") _, lateout("fs1") _, lateout("fs2") _, lateout("fs3") _,
+            lateout("fs4") _, lateout("fs5") _, lateout("fs6") _, lateout("fs7") _,
+            lateout("fs8") _, lateout("fs9") _, lateout("fs10") _, lateout("fs11") _,
+            clobber_abi("C"),
+        )
+    };
+}
+
+/// `switch_call` of the `arch` contract: enters the naked switch with
+/// `call`.
 ///
 /// # Safety
-/// `save` is valid for a write; `target` is a saved context as laid out in
-/// the module docs, on a stack that stays valid while it runs.
+/// As the contract says.
 #[inline(always)]
 pub(crate) unsafe fn switch_call(save: *mut *mut u8, target: *mut u8) -> *mut u8 {
     let from: *mut u8;
@@ -126,7 +141,7 @@ pub(crate) unsafe fn switch_call(save: *mut *mut u8, target: *mut u8) -> *mut u8
     // sp stays 16-byte aligned, and the naked code leaves a0 alone, so the
     // continuing execution finds the `save` of whoever switched to it there.
     unsafe {
-        asm!(
+        switch_asm!(
             "addi sp, sp, -16",
             "sd s0, 0(sp)",               // the two registers no operand can name
             "sd s1, 8(sp)",
@@ -139,24 +154,15 @@ pub(crate) unsafe fn switch_call(save: *mut *mut u8, target: *mut u8) -> *mut u8
             switch = sym sure_switch_call,
             inout("a0") save => from,
             in("a1") target,
-            lateout("s2") _, lateout("s3") _, lateout("s4") _, lateout("s5") _,
-            lateout("s6") _, lateout("s7") _, lateout("s8") _, lateout("s9") _,
-            lateout("s10") _, lateout("s11") _,
-            lateout("fs0") _, lateout("fs1") _, lateout("fs2") _, lateout("fs3") _,
-            lateout("fs4") _, lateout("fs5") _, lateout("fs6") _, lateout("fs7") _,
-            lateout("fs8") _, lateout("fs9") _, lateout("fs10") _, lateout("fs11") _,
-            clobber_abi("C"),
         );
     }
     from
 }
 
-/// Saves the current execution into `*save` and continues `target`, leaving
-/// with a `ret` that the CPU predicts when `target` is the execution that
-/// last [`switch_call`]ed into this one. Returns as [`switch_call`] does.
+/// `switch_return` of the `arch` contract: leaves with a `ret`.
 ///
 /// # Safety
-/// As [`switch_call`].
+/// As the contract says.
 #[inline(always)]
 pub(crate) unsafe fn switch_return(save: *mut *mut u8, target: *mut u8) -> *mut u8 {
     let from: *mut u8;
@@ -164,7 +170,7 @@ pub(crate) unsafe fn switch_return(save: *mut *mut u8, target: *mut u8) -> *mut 
     // (`lla` + `sd`) and no `call`, so the `ret` pops the predictor entry the
     // target's `call` pushed; a0 is left alone.
     unsafe {
-        asm!(
+        switch_asm!(
             "addi sp, sp, -16",
             "sd s0, 0(sp)",               // s0 and s1 saved by hand
             "sd s1, 8(sp)",
@@ -183,24 +189,15 @@ pub(crate) unsafe fn switch_return(save: *mut *mut u8, target: *mut u8) -> *mut 
             "addi sp, sp, 16",            // sp as before
             inout("a0") save => from,
             in("a1") target,
-            lateout("s2") _, lateout("s3") _, lateout("s4") _, lateout("s5") _,
-            lateout("s6") _, lateout("s7") _, lateout("s8") _, lateout("s9") _,
-            lateout("s10") _, lateout("s11") _,
-            lateout("fs0") _, lateout("fs1") _, lateout("fs2") _, lateout("fs3") _,
-            lateout("fs4") _, lateout("fs5") _, lateout("fs6") _, lateout("fs7") _,
-            lateout("fs8") _, lateout("fs9") _, lateout("fs10") _, lateout("fs11") _,
-            clobber_abi("C"),
         );
     }
     from
 }
 
-/// Continues `target` without saving the current execution, which must
-/// never be continued again.
+/// `exit` of the `arch` contract.
 ///
 /// # Safety
-/// `target` is a saved context as in [`switch_call`]; nothing on the
-/// current stack is used again.
+/// As the contract says.
 #[inline(always)]
 pub(crate) unsafe fn exit(target: *mut u8) -> ! {
     // SAFETY: the naked exit loads `target` (valid by contract) and returns
@@ -242,72 +239,14 @@ unsafe extern "C" fn sure_exit() {
     )
 }
 
-/// The initial frame [`initial_frame`] writes below the stack's top. The
-/// first switch pops `trampoline` (16 bytes, as every resume address), so
-/// [`sure_trampoline`] starts with `sp` at `object`.
-#[repr(C)]
-struct InitialFrame {
-    trampoline: usize,
-    padding: usize,
-    object: usize,
-    entry: usize,
-    /// The ExecutionContext that first switched here, for unwinding.
-    link: usize,
-    top_padding: usize,
-}
-
-/// Bytes of the initial frame: a multiple of 16, so every `sp` the frame
-/// gives is aligned.
-pub(crate) const INITIAL_FRAME_BYTES: usize = size_of::<InitialFrame>();
-static_assertions::const_assert_eq!(INITIAL_FRAME_BYTES % 16, 0);
-
-/// The entry function a new context runs: receives the object pointer and
-/// the `save` location of the switch that started it (null if it was an
-/// [`exit`]), and must never return.
-pub(crate) type EntryFn = unsafe extern "C" fn(object: *mut u8, from: *mut u8) -> !;
-
-/// Writes the initial frame of a new context below `top` and returns its
-/// saved stack pointer. The first switch into it enters [`sure_trampoline`],
-/// which calls `entry(object, from)`.
-///
-/// # Safety
-/// `top` is 16-byte aligned and the `INITIAL_FRAME_BYTES` below it are
-/// writable.
-pub(crate) unsafe fn initial_frame(top: *mut u8, entry: EntryFn, object: *mut u8) -> *mut u8 {
-    // SAFETY: the caller guarantees the frame's bytes below `top` are
-    // writable; `top` is 16-byte aligned, and so is the frame.
-    unsafe {
-        let frame = top.sub(INITIAL_FRAME_BYTES).cast::<InitialFrame>();
-        frame.write(InitialFrame {
-            trampoline: sure_trampoline as *const () as usize,
-            padding: 0,
-            object: object as usize,
-            entry: entry as usize,
-            link: 0,
-            top_padding: 0,
-        });
-        frame.cast()
-    }
-}
-
-/// The link a context started by [`exit`] gets: a context whose saved frame
-/// has a zero return address, where unwinders stop.
-static END_OF_STACK_FRAME: [usize; 6] = [0; 6];
-/// A stand-in `ExecutionContext` (its first word is a saved stack pointer)
-/// pointing at [`END_OF_STACK_FRAME`].
-static END_OF_STACK_CONTEXT: &[usize; 6] = &END_OF_STACK_FRAME;
-
 /// The first code a new context runs, entered with `sp` at the initial
 /// frame's `object` and a0 = where the switching execution saved itself (0
 /// after an exit).
 ///
-/// Its DWARF call-frame information makes the unwinder continue, past the
-/// entry function, into the execution that first switched here: the link
-/// slot points at that `ExecutionContext`, whose first word is the saved
-/// stack pointer, whose layout the CFI describes. It is marked a signal
-/// frame so that gdb accepts a caller frame at a lower address.
+/// Its call-frame information is the `arch` contract's: the unwinder goes
+/// on into the execution that first switched here.
 #[unsafe(naked)]
-unsafe extern "C" fn sure_trampoline() {
+pub(crate) unsafe extern "C" fn sure_trampoline() {
     naked_asm!(
         ".cfi_startproc",
         ".cfi_signal_frame",
@@ -333,6 +272,6 @@ unsafe extern "C" fn sure_trampoline() {
         "3:",
         "unimp",                          // the entry function never returns
         ".cfi_endproc",
-        end = sym END_OF_STACK_CONTEXT,
+        end = sym super::END_OF_STACK_CONTEXT,
     )
 }

@@ -43,6 +43,8 @@
 
 use core::arch::{asm, naked_asm};
 
+use super::EntryFn;
+
 /// Saves the floating-point control words below the saved rbx, when enabled.
 #[cfg(feature = "fp-control")]
 macro_rules! save_fp_control {
@@ -107,14 +109,24 @@ pub(crate) fn stack_pointer() -> usize {
     sp
 }
 
-/// Saves the current execution into `*save` and continues `target`, entering
-/// the switch with a `call` (see the module docs). Returns when some other
-/// execution continues the one saved here, with the `save` location of the
-/// switch that did (null if it was an [`exit`]).
+/// `asm!` with every register a switch lets the compiler save declared
+/// clobbered: r12-r15 by name, and the rest of what a call may change by
+/// `clobber_abi`. Both switches use it, so they cannot drift apart.
+macro_rules! switch_asm {
+    ($($operands:tt)*) => {
+        asm!(
+            $($operands)*
+            lateout("r12") _, lateout("r13") _, lateout("r14") _, lateout("r15") _,
+            clobber_abi("sysv64"),
+        )
+    };
+}
+
+/// `switch_call` of the `arch` contract: enters the naked switch with
+/// `call`.
 ///
 /// # Safety
-/// `save` is valid for a write; `target` is a saved context as laid out in
-/// the module docs, on a stack that stays valid while it runs.
+/// As the contract says.
 #[inline(always)]
 pub(crate) unsafe fn switch_call(save: *mut *mut u8, target: *mut u8) -> *mut u8 {
     let from: *mut u8;
@@ -127,7 +139,7 @@ pub(crate) unsafe fn switch_call(save: *mut *mut u8, target: *mut u8) -> *mut u8
     // naked code leaves rdi alone, so the continuing execution finds the
     // `save` of whoever switched to it there (see `sure_trampoline`).
     unsafe {
-        asm!(
+        switch_asm!(
             "push rbp",                   // rbp, not declarable as clobbered, saved by hand
             "push rbx",                   // likewise rbx
             save_fp_control!(),
@@ -138,19 +150,15 @@ pub(crate) unsafe fn switch_call(save: *mut *mut u8, target: *mut u8) -> *mut u8
             switch = sym sure_switch_call,
             inout("rdi") save => from,
             in("rsi") target,
-            lateout("r12") _, lateout("r13") _, lateout("r14") _, lateout("r15") _,
-            clobber_abi("sysv64"),
         );
     }
     from
 }
 
-/// Saves the current execution into `*save` and continues `target`, leaving
-/// with a `ret` that the CPU predicts when `target` is the execution that
-/// last [`switch_call`]ed into this one. Returns as [`switch_call`] does.
+/// `switch_return` of the `arch` contract: leaves with a `ret`.
 ///
 /// # Safety
-/// As [`switch_call`].
+/// As the contract says.
 #[inline(always)]
 pub(crate) unsafe fn switch_return(save: *mut *mut u8, target: *mut u8) -> *mut u8 {
     let from: *mut u8;
@@ -160,7 +168,7 @@ pub(crate) unsafe fn switch_return(save: *mut *mut u8, target: *mut u8) -> *mut 
     // one the target's `call` pushed. rdi is left alone, as the naked
     // switch does.
     unsafe {
-        asm!(
+        switch_asm!(
             "push rbp",                   // rbp saved by hand
             "push rbx",                   // rbx saved by hand
             save_fp_control!(),
@@ -175,19 +183,15 @@ pub(crate) unsafe fn switch_return(save: *mut *mut u8, target: *mut u8) -> *mut 
             "pop rbp",                    // and rbp; the stack is as it was before this asm
             inout("rdi") save => from,
             in("rsi") target,
-            lateout("r12") _, lateout("r13") _, lateout("r14") _, lateout("r15") _,
-            clobber_abi("sysv64"),
         );
     }
     from
 }
 
-/// Continues `target` without saving the current execution, which must
-/// never be continued again.
+/// `exit` of the `arch` contract.
 ///
 /// # Safety
-/// `target` is a saved context as in [`switch_call`]; nothing on the
-/// current stack is used again.
+/// As the contract says.
 #[inline(always)]
 pub(crate) unsafe fn exit(target: *mut u8) -> ! {
     // SAFETY: the naked exit loads `target` (valid by contract) and returns
@@ -226,72 +230,57 @@ unsafe extern "C" fn sure_exit() {
     )
 }
 
-/// The initial frame [`initial_frame`] writes, in words from the new saved
-/// stack pointer upwards.
-const FRAME_TRAMPOLINE: usize = 0;
-const FRAME_PADDING: usize = 1;
-const FRAME_OBJECT: usize = 2;
-const FRAME_ENTRY: usize = 3;
-const FRAME_LINK: usize = 4;
-/// Bytes of the initial frame; the saved stack pointer is this far below the
-/// 16-byte aligned top, which puts `rsp` at 0 mod 16 when the trampoline is
-/// entered (resume address popped), and so at 8 mod 16 at the entry
-/// function's first instruction after the trampoline pushes its fake return
-/// address: the ABI's alignment at a function entry.
-pub(crate) const INITIAL_FRAME_BYTES: usize = 40;
+/// The initial frame [`initial_frame`] writes below the stack's top. The
+/// first switch pops `trampoline`, so [`sure_trampoline`] starts with `rsp`
+/// at `padding`.
+#[repr(C)]
+struct InitialFrame {
+    trampoline: usize,
+    /// Puts `rsp` at 0 mod 16 when the trampoline is entered, and so at 8
+    /// mod 16 at the entry function's first instruction after the
+    /// trampoline pushes its fake return address: the ABI's alignment at a
+    /// function entry.
+    padding: usize,
+    object: usize,
+    entry: usize,
+    /// The ExecutionContext that first switched here, for unwinding.
+    link: usize,
+}
 
-/// The entry function a new context runs: receives the object pointer and
-/// the `save` location of the switch that started it (null if it was an
-/// [`exit`]), and must never return.
-pub(crate) type EntryFn = unsafe extern "C" fn(object: *mut u8, from: *mut u8) -> !;
+/// Bytes of the initial frame: the saved stack pointer is this far below the
+/// 16-byte aligned top.
+const INITIAL_FRAME_BYTES: usize = size_of::<InitialFrame>();
+static_assertions::const_assert_eq!(INITIAL_FRAME_BYTES % 16, 8);
 
 /// Writes the initial frame of a new context below `top` and returns its
 /// saved stack pointer. The first switch into it enters [`sure_trampoline`],
 /// which calls `entry(object, from)`.
-///
-/// ```text
-/// top      (16-byte aligned)
-/// top - 8  link: the ExecutionContext that first switched here (for unwinding)
-/// top - 16 entry function
-/// top - 24 object pointer
-/// top - 32 (padding for alignment)
-/// top - 40 address of sure_trampoline   <- returned stack pointer
-/// ```
 ///
 /// # Safety
 /// `top` is 16-byte aligned and the `INITIAL_FRAME_BYTES` below it are
 /// writable.
 pub(crate) unsafe fn initial_frame(top: *mut u8, entry: EntryFn, object: *mut u8) -> *mut u8 {
     // SAFETY: the caller guarantees the frame's bytes below `top` are
-    // writable; `top` is 16-byte aligned, so every word slot is aligned.
+    // writable; `top` is 16-byte aligned, so the frame is 8-byte aligned.
     unsafe {
-        let sp = top.sub(INITIAL_FRAME_BYTES).cast::<usize>();
-        sp.add(FRAME_TRAMPOLINE)
-            .write(sure_trampoline as *const () as usize);
-        sp.add(FRAME_PADDING).write(0);
-        sp.add(FRAME_OBJECT).write(object as usize);
-        sp.add(FRAME_ENTRY).write(entry as usize);
-        sp.add(FRAME_LINK).write(0);
-        sp.cast()
+        let frame = top.sub(INITIAL_FRAME_BYTES).cast::<InitialFrame>();
+        frame.write(InitialFrame {
+            trampoline: sure_trampoline as *const () as usize,
+            padding: 0,
+            object: object as usize,
+            entry: entry as usize,
+            link: 0,
+        });
+        frame.cast()
     }
 }
-
-/// The link a context started by [`exit`] gets: a context whose saved frame
-/// has a zero return address, where unwinders stop.
-static END_OF_STACK_FRAME: [usize; 4] = [0; 4];
-/// A stand-in `ExecutionContext` (its first word is a saved stack pointer)
-/// pointing at [`END_OF_STACK_FRAME`].
-static END_OF_STACK_CONTEXT: &[usize; 4] = &END_OF_STACK_FRAME;
 
 /// The first code a new context runs, entered with `rsp` one word above the
 /// saved stack pointer of the initial frame and `rdi` = where the switching
 /// execution saved itself (0 after an exit).
 ///
-/// Its DWARF call-frame information makes the unwinder continue, past the
-/// entry function, into the execution that first switched here: the link
-/// slot points at that `ExecutionContext`, whose first word is the saved
-/// stack pointer, whose layout the CFI describes. It is marked a signal
-/// frame so that gdb accepts a caller frame at a lower address.
+/// Its call-frame information is the `arch` contract's: the unwinder goes
+/// on into the execution that first switched here.
 #[unsafe(naked)]
 unsafe extern "C" fn sure_trampoline() {
     naked_asm!(
@@ -319,6 +308,6 @@ unsafe extern "C" fn sure_trampoline() {
         "3:",
         "ud2",                            // the entry function never returns
         ".cfi_endproc",
-        end = sym END_OF_STACK_CONTEXT,
+        end = sym super::END_OF_STACK_CONTEXT,
     )
 }

@@ -1,0 +1,57 @@
+//! The initial frame of the architectures whose calls leave the return
+//! address in a register (aarch64's x30, riscv64's `ra`), where every saved
+//! resume address takes a 16-byte slot of its own to keep `sp` aligned.
+//!
+//! ```text
+//! top      (16-byte aligned)
+//! top - 8  padding
+//! top - 16 link: the ExecutionContext that first switched here (for unwinding)
+//! top - 24 entry function
+//! top - 32 object pointer          <- sp when the trampoline is entered
+//! top - 40 padding
+//! top - 48 address of the trampoline   <- returned stack pointer
+//! ```
+
+use super::{EntryFn, sure_trampoline};
+
+/// The frame above, from the returned stack pointer up. The trampoline
+/// reads `object` at `sp`, `entry` at `sp + 8` and writes `link` at
+/// `sp + 16`.
+#[repr(C)]
+struct InitialFrame {
+    trampoline: usize,
+    padding: usize,
+    object: usize,
+    entry: usize,
+    link: usize,
+    top_padding: usize,
+}
+
+/// Bytes of the initial frame: a multiple of 16, so every `sp` it gives is
+/// aligned.
+const INITIAL_FRAME_BYTES: usize = size_of::<InitialFrame>();
+static_assertions::const_assert_eq!(INITIAL_FRAME_BYTES % 16, 0);
+
+/// Writes the initial frame of a new context below `top` and returns its
+/// saved stack pointer. The first switch into it enters the trampoline,
+/// which calls `entry(object, from)`.
+///
+/// # Safety
+/// `top` is 16-byte aligned and the `INITIAL_FRAME_BYTES` below it are
+/// writable.
+pub(crate) unsafe fn initial_frame(top: *mut u8, entry: EntryFn, object: *mut u8) -> *mut u8 {
+    // SAFETY: the caller guarantees the frame's bytes below `top` are
+    // writable; `top` is 16-byte aligned, and so is the frame.
+    unsafe {
+        let frame = top.sub(INITIAL_FRAME_BYTES).cast::<InitialFrame>();
+        frame.write(InitialFrame {
+            trampoline: sure_trampoline as *const () as usize,
+            padding: 0,
+            object: object as usize,
+            entry: entry as usize,
+            link: 0,
+            top_padding: 0,
+        });
+        frame.cast()
+    }
+}
