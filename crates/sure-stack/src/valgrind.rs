@@ -1,14 +1,14 @@
 //! Telling Valgrind where the coroutine stacks are.
 //!
 //! Valgrind tracks the stack pointer to know which memory is live stack: a
-//! move of the stack pointer down makes the bytes below it addressable (but undefined),
-//! a move up makes the bytes it leaves behind inaccessible. A coroutine
-//! switch loads an unrelated stack pointer, which Valgrind would take for a huge
-//! stack frame being pushed or popped (and memcheck would then report
-//! false errors on perfectly good memory), unless it knows that the new
-//! stack pointer lies on *another* stack. `VALGRIND_STACK_REGISTER` tells it so: a
-//! move of the stack pointer onto a different registered stack is a switch, and nothing
-//! is marked.
+//! move of the stack pointer down makes the bytes below it addressable (but
+//! undefined), a move up makes the bytes it leaves behind inaccessible. A
+//! coroutine switch loads an unrelated stack pointer, which Valgrind would
+//! take for a huge stack frame being pushed or popped (and memcheck would
+//! then report false errors on perfectly good memory), unless it knows that
+//! the new stack pointer lies on *another* stack. `VALGRIND_STACK_REGISTER`
+//! tells it so: a move of the stack pointer onto a different registered
+//! stack is a switch, and nothing is marked.
 //!
 //! Each [`Stack`](crate::Stack) registers its usable region once, when it
 //! is allocated, and deregisters it when it is freed, so the coroutine
@@ -50,78 +50,48 @@ const STACK_REGISTER: u64 = 0x1501;
 /// `VG_USERREQ__STACK_DEREGISTER`: argument the id `STACK_REGISTER` gave.
 const STACK_DEREGISTER: u64 = 0x1502;
 
-/// Issues Valgrind client request `request` with `args`; returns Valgrind's
-/// answer, or `default` when the program is not running under Valgrind.
+/// The client-request sequence (see the module docs) as one `asm!`:
+/// `$words` in the arguments register, `$result` in the default/result
+/// register. Nothing else changes on a real CPU.
 #[cfg(all(target_arch = "x86_64", not(miri)))]
-#[inline]
-fn client_request(default: u64, request: u64, args: [u64; 5]) -> u64 {
-    let block: [u64; 6] = [request, args[0], args[1], args[2], args[3], args[4]];
-    let result: u64;
-    // SAFETY: on a real CPU the sequence only rotates rdi by 128 bits in all
-    // (leaving it unchanged) and swaps rbx with itself, so no register but
-    // the flags changes (the asm is not marked `preserves_flags`) and rdx
-    // keeps `default`. Under Valgrind it is a client request: Valgrind reads
-    // the six words at rax, which point into `block`, alive and initialised
-    // for the whole asm (memory access is not ruled out with `nomem`, so the
-    // compiler keeps `block` written), and writes only rdx. Nothing is
-    // pushed (`nostack`).
-    unsafe {
+macro_rules! request_sequence {
+    ($words:expr, $result:ident) => {
         core::arch::asm!(
             "rol rdi, 3",
             "rol rdi, 13",
             "rol rdi, 61",
             "rol rdi, 51",
             "xchg rbx, rbx",
-            in("rax") block.as_ptr(),
-            inlateout("rdx") default => result,
-            options(nostack),
-        );
-    }
-    result
+            in("rax") $words,
+            inout("rdx") $result,
+            options(nostack), // rol changes the flags
+        )
+    };
 }
-
-/// Issues Valgrind client request `request` with `args`; returns Valgrind's
-/// answer, or `default` when the program is not running under Valgrind.
+/// The client-request sequence (see the module docs) as one `asm!`:
+/// `$words` in the arguments register, `$result` in the default/result
+/// register. Nothing else changes on a real CPU.
 #[cfg(all(target_arch = "aarch64", not(miri)))]
-#[inline]
-fn client_request(default: u64, request: u64, args: [u64; 5]) -> u64 {
-    let block: [u64; 6] = [request, args[0], args[1], args[2], args[3], args[4]];
-    let result: u64;
-    // SAFETY: on a real CPU the sequence only rotates x12 by 128 bits in all
-    // (leaving it unchanged) and ors x10 with itself, so no register changes
-    // and x3 keeps `default`; the flags are untouched too. Under Valgrind it
-    // is a client request: Valgrind reads the six words at x4, which point
-    // into `block`, alive and initialised for the whole asm (memory access is
-    // not ruled out with `nomem`), and writes only x3. Nothing is pushed.
-    unsafe {
+macro_rules! request_sequence {
+    ($words:expr, $result:ident) => {
         core::arch::asm!(
             "ror x12, x12, #3",
             "ror x12, x12, #13",
             "ror x12, x12, #51",
             "ror x12, x12, #61",
             "orr x10, x10, x10",
-            in("x4") block.as_ptr(),
-            inlateout("x3") default => result,
+            in("x4") $words,
+            inout("x3") $result,
             options(nostack, preserves_flags),
-        );
-    }
-    result
+        )
+    };
 }
-
-/// Issues Valgrind client request `request` with `args`; returns Valgrind's
-/// answer, or `default` when the program is not running under Valgrind.
+/// The client-request sequence (see the module docs) as one `asm!`:
+/// `$words` in the arguments register, `$result` in the default/result
+/// register. Nothing else changes on a real CPU.
 #[cfg(all(target_arch = "riscv64", not(miri)))]
-#[inline]
-fn client_request(default: u64, request: u64, args: [u64; 5]) -> u64 {
-    let block: [u64; 6] = [request, args[0], args[1], args[2], args[3], args[4]];
-    let result: u64;
-    // SAFETY: on a real CPU every instruction of the sequence writes only
-    // the zero register or a0 with its own value, so nothing changes and
-    // a3 keeps `default`. Under Valgrind it is a client request: Valgrind
-    // reads the six words at a4, which point into `block`, alive and
-    // initialised for the whole asm (memory access is not ruled out with
-    // `nomem`), and writes only a3. Nothing is pushed.
-    unsafe {
+macro_rules! request_sequence {
+    ($words:expr, $result:ident) => {
         core::arch::asm!(
             ".option push",
             ".option norvc", // the preamble Valgrind matches is uncompressed
@@ -131,11 +101,35 @@ fn client_request(default: u64, request: u64, args: [u64; 5]) -> u64 {
             "srli zero, zero, 61",
             ".option pop",
             "or a0, a0, a0",
-            in("a4") block.as_ptr(),
-            inlateout("a3") default => result,
+            in("a4") $words,
+            inout("a3") $result,
             options(nostack, preserves_flags),
-        );
-    }
+        )
+    };
+}
+
+/// Issues Valgrind client request `request` with `args`; returns Valgrind's
+/// answer, or `default` when the program is not running under Valgrind.
+#[cfg(all(
+    any(
+        target_arch = "x86_64",
+        target_arch = "aarch64",
+        target_arch = "riscv64"
+    ),
+    not(miri)
+))]
+#[inline]
+fn client_request(default: u64, request: u64, args: [u64; 5]) -> u64 {
+    let block: [u64; 6] = [request, args[0], args[1], args[2], args[3], args[4]];
+    let mut result = default;
+    // SAFETY: on a real CPU the sequence changes no register but, on
+    // x86-64, the flags (which the asm does not promise to keep), so
+    // `result` keeps `default`. Under Valgrind it is a client request:
+    // Valgrind reads the six words `block` holds, alive and initialised for
+    // the whole asm (memory access is not ruled out with `nomem`, so the
+    // compiler keeps `block` written), and writes only `result`. Nothing is
+    // pushed.
+    unsafe { request_sequence!(block.as_ptr(), result) };
     result
 }
 

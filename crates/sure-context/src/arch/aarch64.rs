@@ -46,56 +46,37 @@
 
 use core::arch::{asm, naked_asm};
 
-/// Saves FPCR below the saved x29 and x19, when enabled.
-#[cfg(feature = "fp-control")]
+/// Saves FPCR below the saved x29 and x19, with `fp-control`.
 macro_rules! save_fp_control {
     () => {
-        concat!(
-            "mrs x2, fpcr\n",        // the floating-point control register
-            "str x2, [sp, #-16]!\n", // in its own 16-byte slot
+        with_fp_control!(
+            concat!(
+                "mrs x2, fpcr\n",        // the floating-point control register
+                "str x2, [sp, #-16]!\n", // in its own 16-byte slot
+            ),
+            "",
         )
-    };
-}
-/// Saves FPCR below the saved x29 and x19, when enabled.
-#[cfg(not(feature = "fp-control"))]
-macro_rules! save_fp_control {
-    () => {
-        ""
     };
 }
 
-/// Restores what [`save_fp_control`] saved, when enabled.
-#[cfg(feature = "fp-control")]
+/// Restores what [`save_fp_control`] saved, with `fp-control`.
 macro_rules! restore_fp_control {
     () => {
-        concat!(
-            "ldr x2, [sp], #16\n", // FPCR back, slot dropped
-            "msr fpcr, x2\n",
+        with_fp_control!(
+            concat!(
+                "ldr x2, [sp], #16\n", // FPCR back, slot dropped
+                "msr fpcr, x2\n",
+            ),
+            "",
         )
-    };
-}
-/// Restores what [`save_fp_control`] saved, when enabled.
-#[cfg(not(feature = "fp-control"))]
-macro_rules! restore_fp_control {
-    () => {
-        ""
     };
 }
 
 /// Bytes a switch stores below the switching code's stack pointer, as a
 /// DWARF operand: resume address, x29 and x19 (and the FPCR slot).
-#[cfg(feature = "fp-control")]
 macro_rules! saved_frame_bytes {
     () => {
-        "48"
-    };
-}
-/// Bytes a switch stores below the switching code's stack pointer, as a
-/// DWARF operand: resume address, x29 and x19 (and the FPCR slot).
-#[cfg(not(feature = "fp-control"))]
-macro_rules! saved_frame_bytes {
-    () => {
-        "32"
+        with_fp_control!("48", "32",)
     };
 }
 

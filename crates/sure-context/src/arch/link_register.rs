@@ -12,7 +12,7 @@
 //! top - 48 address of the trampoline   <- returned stack pointer
 //! ```
 
-use super::{EntryFn, sure_trampoline};
+use super::{EntryFn, place_frame, sure_trampoline};
 
 /// The frame above, from the returned stack pointer up. The trampoline
 /// reads `object` at `sp`, `entry` at `sp + 8` and writes `link` at
@@ -27,31 +27,26 @@ struct InitialFrame {
     top_padding: usize,
 }
 
-/// Bytes of the initial frame: a multiple of 16, so every `sp` it gives is
-/// aligned.
-const INITIAL_FRAME_BYTES: usize = size_of::<InitialFrame>();
-static_assertions::const_assert_eq!(INITIAL_FRAME_BYTES % 16, 0);
+// A multiple of 16, so every `sp` the frame gives is aligned.
+static_assertions::const_assert_eq!(size_of::<InitialFrame>() % 16, 0);
 
 /// Writes the initial frame of a new context below `top` and returns its
 /// saved stack pointer. The first switch into it enters the trampoline,
 /// which calls `entry(object, from)`.
 ///
 /// # Safety
-/// `top` is 16-byte aligned and the `INITIAL_FRAME_BYTES` below it are
-/// writable.
+/// `top` is 16-byte aligned and the `size_of::<InitialFrame>()` bytes
+/// below it are writable.
 pub(crate) unsafe fn initial_frame(top: *mut u8, entry: EntryFn, object: *mut u8) -> *mut u8 {
-    // SAFETY: the caller guarantees the frame's bytes below `top` are
-    // writable; `top` is 16-byte aligned, and so is the frame.
-    unsafe {
-        let frame = top.sub(INITIAL_FRAME_BYTES).cast::<InitialFrame>();
-        frame.write(InitialFrame {
-            trampoline: sure_trampoline as *const () as usize,
-            padding: 0,
-            object: object as usize,
-            entry: entry as usize,
-            link: 0,
-            top_padding: 0,
-        });
-        frame.cast()
-    }
+    let frame = InitialFrame {
+        trampoline: sure_trampoline as *const () as usize,
+        padding: 0,
+        object: object as usize,
+        entry: entry as usize,
+        link: 0,
+        top_padding: 0,
+    };
+    // SAFETY: `top` and the frame's bytes below it are as `place_frame`
+    // requires, by this function's contract.
+    unsafe { place_frame(top, frame) }
 }

@@ -36,10 +36,43 @@
 //! in the first argument register (zero after an exit). The initial frame
 //! of aarch64 and riscv64 is shared, in `link_register`.
 
+/// `$on` with the `fp-control` feature, `$off` without: how each switch
+/// picks its floating-point control code and its saved frame's size.
+#[cfg(feature = "fp-control")]
+macro_rules! with_fp_control {
+    ($on:expr, $off:expr $(,)?) => {
+        $on
+    };
+}
+/// `$on` with the `fp-control` feature, `$off` without: how each switch
+/// picks its floating-point control code and its saved frame's size.
+#[cfg(not(feature = "fp-control"))]
+macro_rules! with_fp_control {
+    ($on:expr, $off:expr $(,)?) => {
+        $off
+    };
+}
+
 /// The entry function a new context runs: receives the object pointer and
 /// the `save` location of the switch that started it (null if it was an
 /// exit), and must never return.
 pub(crate) type EntryFn = unsafe extern "C" fn(object: *mut u8, from: *mut u8) -> !;
+
+/// Writes `frame`, a new context's initial frame, just below `top` and
+/// returns where it starts: the context's saved stack pointer.
+///
+/// # Safety
+/// `top` is 16-byte aligned, the `size_of::<F>()` bytes below it are
+/// writable, and `F` is made of words (so aligned wherever `top` puts it).
+unsafe fn place_frame<F>(top: *mut u8, frame: F) -> *mut u8 {
+    // SAFETY: the bytes are writable by the contract, and a frame of words
+    // below a 16-byte aligned `top` is word-aligned.
+    unsafe {
+        let at = top.sub(size_of::<F>()).cast::<F>();
+        at.write(frame);
+        at.cast()
+    }
+}
 
 /// The link a context started by an exit gets: a context whose saved frame
 /// (six words, as large as any architecture's with `fp-control`) has a zero

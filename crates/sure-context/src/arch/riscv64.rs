@@ -44,58 +44,39 @@
 
 use core::arch::{asm, naked_asm};
 
-/// Saves the rounding mode below the saved s0 and s1, when enabled.
-#[cfg(feature = "fp-control")]
+/// Saves the rounding mode below the saved s0 and s1, with `fp-control`.
 macro_rules! save_fp_control {
     () => {
-        concat!(
-            "frrm a2\n",          // the dynamic rounding mode
-            "addi sp, sp, -16\n", // in its own 16-byte slot
-            "sd a2, 0(sp)\n",
+        with_fp_control!(
+            concat!(
+                "frrm a2\n",          // the dynamic rounding mode
+                "addi sp, sp, -16\n", // in its own 16-byte slot
+                "sd a2, 0(sp)\n",
+            ),
+            "",
         )
-    };
-}
-/// Saves the rounding mode below the saved s0 and s1, when enabled.
-#[cfg(not(feature = "fp-control"))]
-macro_rules! save_fp_control {
-    () => {
-        ""
     };
 }
 
-/// Restores what [`save_fp_control`] saved, when enabled.
-#[cfg(feature = "fp-control")]
+/// Restores what [`save_fp_control`] saved, with `fp-control`.
 macro_rules! restore_fp_control {
     () => {
-        concat!(
-            "ld a2, 0(sp)\n",    // the rounding mode back
-            "addi sp, sp, 16\n", // slot dropped
-            "fsrm a2\n",
+        with_fp_control!(
+            concat!(
+                "ld a2, 0(sp)\n",    // the rounding mode back
+                "addi sp, sp, 16\n", // slot dropped
+                "fsrm a2\n",
+            ),
+            "",
         )
-    };
-}
-/// Restores what [`save_fp_control`] saved, when enabled.
-#[cfg(not(feature = "fp-control"))]
-macro_rules! restore_fp_control {
-    () => {
-        ""
     };
 }
 
 /// Bytes a switch stores below the switching code's stack pointer, as a
 /// DWARF operand: resume address, s0 and s1 (and the rounding-mode slot).
-#[cfg(feature = "fp-control")]
 macro_rules! saved_frame_bytes {
     () => {
-        "48"
-    };
-}
-/// Bytes a switch stores below the switching code's stack pointer, as a
-/// DWARF operand: resume address, s0 and s1 (and the rounding-mode slot).
-#[cfg(not(feature = "fp-control"))]
-macro_rules! saved_frame_bytes {
-    () => {
-        "32"
+        with_fp_control!("48", "32",)
     };
 }
 

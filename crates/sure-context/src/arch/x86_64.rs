@@ -43,60 +43,41 @@
 
 use core::arch::{asm, naked_asm};
 
-use super::EntryFn;
+use super::{EntryFn, place_frame};
 
-/// Saves the floating-point control words below the saved rbx, when enabled.
-#[cfg(feature = "fp-control")]
+/// Saves the floating-point control words below the saved rbx, with `fp-control`.
 macro_rules! save_fp_control {
     () => {
-        concat!(
-            "sub rsp, 8\n",                // make room for MXCSR and the x87 control word
-            "stmxcsr dword ptr [rsp]\n",   // MXCSR at sp + 0
-            "fnstcw word ptr [rsp + 4]\n", // x87 control word at sp + 4
+        with_fp_control!(
+            concat!(
+                "sub rsp, 8\n",                // make room for MXCSR and the x87 control word
+                "stmxcsr dword ptr [rsp]\n",   // MXCSR at sp + 0
+                "fnstcw word ptr [rsp + 4]\n", // x87 control word at sp + 4
+            ),
+            "",
         )
     };
 }
-/// Saves the floating-point control words below the saved rbx, when enabled.
-#[cfg(not(feature = "fp-control"))]
-macro_rules! save_fp_control {
-    () => {
-        ""
-    };
-}
 
-/// Restores what [`save_fp_control`] saved, when enabled.
-#[cfg(feature = "fp-control")]
+/// Restores what [`save_fp_control`] saved, with `fp-control`.
 macro_rules! restore_fp_control {
     () => {
-        concat!(
-            "ldmxcsr dword ptr [rsp]\n",  // MXCSR back from sp + 0
-            "fldcw word ptr [rsp + 4]\n", // x87 control word back from sp + 4
-            "add rsp, 8\n",               // drop the slot
+        with_fp_control!(
+            concat!(
+                "ldmxcsr dword ptr [rsp]\n",  // MXCSR back from sp + 0
+                "fldcw word ptr [rsp + 4]\n", // x87 control word back from sp + 4
+                "add rsp, 8\n",               // drop the slot
+            ),
+            "",
         )
-    };
-}
-/// Restores what [`save_fp_control`] saved, when enabled.
-#[cfg(not(feature = "fp-control"))]
-macro_rules! restore_fp_control {
-    () => {
-        ""
     };
 }
 
 /// Bytes a switch pushes below the switching code's stack pointer, as a
 /// DWARF operand: resume address, rbx, rbp (and the FP control slot).
-#[cfg(feature = "fp-control")]
 macro_rules! saved_frame_bytes {
     () => {
-        "32"
-    };
-}
-/// Bytes a switch pushes below the switching code's stack pointer, as a
-/// DWARF operand: resume address, rbx, rbp (and the FP control slot).
-#[cfg(not(feature = "fp-control"))]
-macro_rules! saved_frame_bytes {
-    () => {
-        "24"
+        with_fp_control!("32", "24",)
     };
 }
 
@@ -247,32 +228,27 @@ struct InitialFrame {
     link: usize,
 }
 
-/// Bytes of the initial frame: the saved stack pointer is this far below the
-/// 16-byte aligned top.
-const INITIAL_FRAME_BYTES: usize = size_of::<InitialFrame>();
-static_assertions::const_assert_eq!(INITIAL_FRAME_BYTES % 16, 8);
+// 8 mod 16, so that `padding` puts `rsp` where the ABI wants it.
+static_assertions::const_assert_eq!(size_of::<InitialFrame>() % 16, 8);
 
 /// Writes the initial frame of a new context below `top` and returns its
 /// saved stack pointer. The first switch into it enters [`sure_trampoline`],
 /// which calls `entry(object, from)`.
 ///
 /// # Safety
-/// `top` is 16-byte aligned and the `INITIAL_FRAME_BYTES` below it are
-/// writable.
+/// `top` is 16-byte aligned and the `size_of::<InitialFrame>()` bytes
+/// below it are writable.
 pub(crate) unsafe fn initial_frame(top: *mut u8, entry: EntryFn, object: *mut u8) -> *mut u8 {
-    // SAFETY: the caller guarantees the frame's bytes below `top` are
-    // writable; `top` is 16-byte aligned, so the frame is 8-byte aligned.
-    unsafe {
-        let frame = top.sub(INITIAL_FRAME_BYTES).cast::<InitialFrame>();
-        frame.write(InitialFrame {
-            trampoline: sure_trampoline as *const () as usize,
-            padding: 0,
-            object: object as usize,
-            entry: entry as usize,
-            link: 0,
-        });
-        frame.cast()
-    }
+    let frame = InitialFrame {
+        trampoline: sure_trampoline as *const () as usize,
+        padding: 0,
+        object: object as usize,
+        entry: entry as usize,
+        link: 0,
+    };
+    // SAFETY: `top` and the frame's bytes below it are as `place_frame`
+    // requires, by this function's contract.
+    unsafe { place_frame(top, frame) }
 }
 
 /// The first code a new context runs, entered with `rsp` one word above the

@@ -53,14 +53,13 @@ pub fn in_child(test: &str, child: impl FnOnce()) -> Option<Output> {
 pub fn this_test_binary() -> Command {
     let exe = std::env::current_exe().expect("the test binary's path");
     let runner = std::env::var("SURE_TEST_RUNNER").unwrap_or_default();
-    match runner.split_whitespace().collect::<Vec<_>>().split_first() {
-        Some((emulator, options)) => {
-            let mut command = Command::new(emulator);
-            command.args(options).arg(exe);
-            command
-        }
-        None => Command::new(exe),
-    }
+    let mut words = runner.split_whitespace();
+    let Some(emulator) = words.next() else {
+        return Command::new(exe);
+    };
+    let mut command = Command::new(emulator);
+    command.args(words).arg(exe);
+    command
 }
 
 pub fn stdout(out: &Output) -> String {
