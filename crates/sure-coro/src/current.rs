@@ -23,7 +23,7 @@
 /// created a coroutine: a task of a scheduler built on `sure-context` alone
 /// on such a thread, or a signal handler on an alternate stack, is "inside"
 /// too. A thread that never created a coroutine is never inside one. Only
-/// x86-64 Linux records the bounds; elsewhere this returns `false`.
+/// Linux records the bounds; elsewhere this returns `false`.
 #[inline]
 pub fn is_inside_coroutine() -> bool {
     let Some((lo, hi)) = sure_stack::overflow::thread_stack() else {

@@ -68,6 +68,53 @@
 //! (pooled per size too, within bounds), or a stack of the caller's, and
 //! returns allocation errors instead of panicking.
 //!
+//! # Growing the stack
+//!
+//! Code that recurses as deep as its input (a parser, a tree walk, an
+//! interpreter) asks before each level whether enough stack is left, and if
+//! not, goes on in a fresh *segment*:
+//!
+//! ```
+//! /// Nested lists of any depth, as "[[[]]]", checked by recursion.
+//! fn depth(text: &[u8]) -> usize {
+//!     // Grow by 1 MiB whenever less than 64 KiB is left.
+//!     sure_coro::maybe_grow(64 * 1024, 1024 * 1024, || match text {
+//!         [b'[', inner @ .., b']'] => 1 + depth(inner),
+//!         _ => 0,
+//!     })
+//! }
+//!
+//! let deep: Vec<u8> = [vec![b'['; 20_000], vec![b']'; 20_000]].concat();
+//! // The same on the thread's own stack and on a coroutine's small one.
+//! assert_eq!(depth(&deep), 20_000);
+//! let mut co = sure_coro::Builder::new()
+//!     .stack_size(64 * 1024)
+//!     .build(move |_h| depth(&deep))
+//!     .unwrap();
+//! assert_eq!(co.resume().into_return(), Some(20_000));
+//! ```
+//!
+//! Switching from stacker is a change of import. What differs:
+//!
+//! - **Right inside coroutines.** stacker reads the thread's stack limit,
+//!   so inside any coroutine its `remaining_stack` is wrong (or `None`).
+//!   Here it is measured against the stack the caller is on: the thread's
+//!   own, a coroutine's, or a segment, nested in any order.
+//! - **Pooled.** stacker maps, protects and unmaps a segment on every
+//!   `grow`. Here a segment comes from the thread's pool of its size and
+//!   goes back to it, so a loop of grows makes no system call after the
+//!   first: about as cheap as a coroutine that never suspends.
+//! - **Nothing on the switch path.** Resuming and suspending a coroutine do
+//!   not record which stack runs; [`remaining_stack`] finds out from the
+//!   stack pointer ([`sure_stack::stack_bounds`]), remembering its last
+//!   answer per thread.
+//!
+//! A segment is a guarded stack like a coroutine's: an overflow in it is
+//! reported (as a coroutine's stack's), a panic in the callback comes out of
+//! `grow` with its payload, backtraces walk from the segment into the code
+//! that grew it, and the callback may suspend the coroutine it runs in:
+//! dropping that coroutine unwinds the segment with the rest of its stack.
+//!
 //! # Stack overflow
 //!
 //! Below every coroutine stack lies a guard page. A body that overflows its
@@ -89,7 +136,7 @@
 //! its first one. Resuming and suspending cost nothing for it. Every other
 //! fault goes on to the handler installed before it: a thread's own stack
 //! overflow still gets Rust's message, and other faults the usual signal.
-//! Only x86-64 Linux has this; elsewhere an overflow is a plain `SIGSEGV`.
+//! Only Linux has this; elsewhere an overflow is a plain `SIGSEGV`.
 //!
 //! [`StackPool::DEFAULT_CAPACITY`]: sure_stack::StackPool::DEFAULT_CAPACITY
 
@@ -99,6 +146,7 @@ mod coroutine;
 mod current;
 mod ending;
 mod generator;
+mod grow;
 mod handle;
 mod overflow_report;
 mod pool;
@@ -111,6 +159,7 @@ pub use cancel::{Cancelled, is_cancellation};
 pub use coroutine::{Coroutine, CoroutineResult, CoroutineState};
 pub use current::is_inside_coroutine;
 pub use generator::Generator;
+pub use grow::{grow, maybe_grow, remaining_stack};
 pub use handle::SuspendHandle;
 pub use pool::with_thread_pool;
 pub use sure_stack::{DEFAULT_STACK_SIZE, MIN_STACK_SIZE, Stack, StackError, StackPool};

@@ -73,6 +73,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+mod bounds;
 mod error;
 mod label;
 pub mod overflow;
@@ -80,6 +81,7 @@ mod pool;
 mod stack;
 mod valgrind;
 
+pub use bounds::stack_bounds;
 pub use error::StackError;
 pub use label::LABEL_BYTES;
 pub use pool::StackPool;

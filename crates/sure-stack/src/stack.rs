@@ -8,6 +8,7 @@ use core::ptr::NonNull;
 
 use nix::sys::mman::{self, MapFlags, ProtFlags};
 
+use crate::bounds;
 use crate::error::classify;
 use crate::valgrind;
 use crate::{MIN_STACK_SIZE, StackError, page_size};
@@ -185,6 +186,10 @@ impl Stack {
             valgrind_id: 0,
         };
         stack.valgrind_id = valgrind::stack_register(stack.bottom().as_ptr(), stack.top().as_ptr());
+        bounds::register(
+            stack.bottom().as_ptr() as usize,
+            stack.top().as_ptr() as usize,
+        );
         stack
     }
 
@@ -316,6 +321,7 @@ impl Stack {
     pub fn into_raw(self) -> RawStack {
         let raw = self.mapping();
         valgrind::stack_deregister(self.valgrind_id);
+        bounds::deregister(self.top().as_ptr() as usize);
         core::mem::forget(self);
         raw
     }
@@ -354,9 +360,10 @@ impl Stack {
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        // Valgrind forgets the stack before it is unmapped, so no registered
-        // stack ever covers memory that a later mapping reuses.
+        // Valgrind and the registry of bounds forget the stack before it is
+        // unmapped, so neither ever covers memory that a later mapping reuses.
         valgrind::stack_deregister(self.valgrind_id);
+        bounds::deregister(self.top().as_ptr() as usize);
         let RawStack {
             mapping,
             mapping_len,

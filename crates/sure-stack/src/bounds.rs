@@ -1,0 +1,161 @@
+//! Which stack an address lies on: [`stack_bounds`], for code that must know
+//! how much stack it has left wherever it runs (a thread's own stack, a
+//! coroutine's, a segment that `sure_coro::grow` made).
+//!
+//! Every live [`Stack`](crate::Stack) records its usable bounds in a
+//! process-wide registry when it takes ownership of its mapping, and removes
+//! them when it gives the mapping up. That is a lock and a map insertion next
+//! to an `mmap` that costs microseconds; taking a stack from a pool, building
+//! a coroutine on it and switching to it touch nothing here. A lookup first
+//! tries the calling thread's last answer (a thread-local, two comparisons
+//! and one atomic load), so code that asks again and again from the same
+//! stack, as a recursion through `sure_coro::maybe_grow` does, pays about
+//! what reading a thread-local limit costs; only the first question after
+//! moving to another stack searches the registry.
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Every live stack's usable region, keyed by its top: `top -> bottom`.
+static REGISTRY: RwLock<BTreeMap<usize, usize>> = RwLock::new(BTreeMap::new());
+
+/// Counts the stacks removed from the registry. A thread's remembered
+/// answer is valid only while this has not moved: a freed stack's addresses
+/// may be mapped again as part of another stack, with other bounds.
+static REMOVALS: AtomicUsize = AtomicUsize::new(0);
+
+/// The calling thread's last answer, `lo..hi` and the [`REMOVALS`] count it
+/// was found at; an empty range when there is none.
+#[derive(Clone, Copy)]
+struct Remembered {
+    lo: usize,
+    hi: usize,
+    removals: usize,
+}
+
+thread_local! {
+    static LAST: Cell<Remembered> = const { Cell::new(Remembered { lo: 0, hi: 0, removals: 0 }) };
+}
+
+/// Records a stack's usable region, `bottom..top`.
+pub(crate) fn register(bottom: usize, top: usize) {
+    REGISTRY
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .insert(top, bottom);
+}
+
+/// Forgets the stack whose usable region ends at `top`, before its mapping
+/// is unmapped or handed over.
+pub(crate) fn deregister(top: usize) {
+    REGISTRY
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .remove(&top);
+    REMOVALS.fetch_add(1, Ordering::Relaxed);
+}
+
+/// The usable bounds, `bottom..top`, of the stack that `addr` lies on: a
+/// live [`Stack`](crate::Stack) (whoever runs on it), or the calling
+/// thread's own stack. `None` for any other memory, such as a stack a
+/// scheduler carved out of its own allocation.
+///
+/// With the stack pointer for `addr` (or the address of a local variable),
+/// `addr - bottom` is the stack left below the caller: what
+/// `sure_coro::remaining_stack` returns.
+///
+/// ```
+/// use sure_stack::{Stack, stack_bounds};
+///
+/// let stack = Stack::allocate_at_least(64 * 1024)?;
+/// let (bottom, top) = (stack.bottom().as_ptr() as usize, stack.top().as_ptr() as usize);
+/// assert_eq!(stack_bounds(bottom + 100), Some(bottom..top));
+///
+/// // A local variable lies on the thread's own stack.
+/// let local = 0u8;
+/// let here = &raw const local as usize;
+/// assert!(stack_bounds(here).is_some_and(|own| own.contains(&here)));
+/// # Ok::<(), sure_stack::StackError>(())
+/// ```
+///
+/// The first call on a thread prepares it as [`overflow::prepare_thread`]
+/// does, which is where its own stack's bounds are read. Only Linux knows a
+/// thread's own bounds; elsewhere only stacks of this crate are found.
+///
+/// [`overflow::prepare_thread`]: crate::overflow::prepare_thread
+#[inline]
+pub fn stack_bounds(addr: usize) -> Option<Range<usize>> {
+    let last = LAST.with(Cell::get);
+    if (last.lo..last.hi).contains(&addr) && last.removals == REMOVALS.load(Ordering::Relaxed) {
+        return Some(last.lo..last.hi);
+    }
+    look_up(addr)
+}
+
+/// [`stack_bounds`] past the remembered answer: the registry, then the
+/// thread's own stack.
+#[cold]
+#[inline(never)]
+fn look_up(addr: usize) -> Option<Range<usize>> {
+    // Read before the search: a removal during it makes the next call look
+    // again rather than trust this answer.
+    let removals = REMOVALS.load(Ordering::Relaxed);
+    let found = REGISTRY
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .range(addr + 1..)
+        .next()
+        .filter(|&(_, &bottom)| bottom <= addr)
+        .map(|(&top, &bottom)| bottom..top);
+    let bounds = found.or_else(|| {
+        crate::overflow::prepare_thread();
+        let (lo, hi) = crate::overflow::thread_stack()?;
+        (lo..hi).contains(&addr).then_some(lo..hi)
+    })?;
+    let _ = LAST.try_with(|last| {
+        last.set(Remembered {
+            lo: bounds.start,
+            hi: bounds.end,
+            removals,
+        })
+    });
+    Some(bounds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Stack;
+
+    #[test]
+    fn a_freed_stack_is_not_remembered() {
+        let stack = Stack::allocate_at_least(crate::MIN_STACK_SIZE).expect("a stack");
+        let inside = stack.bottom().as_ptr() as usize + 64;
+        assert!(stack_bounds(inside).is_some());
+        drop(stack);
+        // Nothing is mapped there now, or another test's stack is: the
+        // answer must be a live stack's, not the remembered one.
+        let registered = |bounds: &Range<usize>| {
+            REGISTRY.read().expect("not poisoned").get(&bounds.end) == Some(&bounds.start)
+        };
+        assert!(stack_bounds(inside).is_none_or(|bounds| registered(&bounds)));
+    }
+
+    #[test]
+    fn the_edges_belong_to_the_right_stack() {
+        let stack = Stack::allocate_at_least(crate::MIN_STACK_SIZE).expect("a stack");
+        let (bottom, top) = (
+            stack.bottom().as_ptr() as usize,
+            stack.top().as_ptr() as usize,
+        );
+        assert_eq!(stack_bounds(bottom), Some(bottom..top));
+        assert_eq!(stack_bounds(top - 1), Some(bottom..top));
+        // The guard page is no stack's usable memory, and `top` is the next
+        // mapping's (if any).
+        assert_ne!(stack_bounds(bottom - 1), Some(bottom..top));
+        assert_ne!(stack_bounds(top), Some(bottom..top));
+    }
+}
