@@ -262,7 +262,7 @@ fn gather(
 fn write(root: &Path, output: &Path, report: &Report) -> Result<(), String> {
     let markdown = report::markdown(report);
     let chart = chart::chart(
-        "sure ÷ corosensei, time per bench",
+        "sure ÷ its peer (corosensei; stacker for grow), time per bench",
         &report::bars(&report.measurements),
     );
     let md_path = output.join("report.md");

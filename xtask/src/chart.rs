@@ -1,4 +1,4 @@
-//! The benchmark report's chart of time ratios (sure ÷ corosensei), drawn
+//! The benchmark report's chart of time ratios (sure ÷ its peer), drawn
 //! with plotters as SVG: one horizontal bar per bench, a line at 1.0, each
 //! bar green when it meets its limit and red otherwise.
 
@@ -114,7 +114,7 @@ fn draw(svg: &mut String, title: &str, bars: &[Bar]) -> Result<(), Box<dyn std::
         .draw()?;
 
     if bars.is_empty() {
-        let note = "no sure bench with a corosensei peer has results yet";
+        let note = "no sure bench with a peer has results yet";
         let at = i32::try_from(TITLE + ROW / 2)?;
         root.draw(&Text::new(note, (middle, at), font(15, &BLACK).pos(centre)))?;
     }

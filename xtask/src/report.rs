@@ -1,5 +1,6 @@
 //! The benchmark report: criterion's results as one table per group with each
-//! bench's ratio to its corosensei peer, the project's performance targets
+//! bench's ratio to its peer (corosensei's bench, or stacker's for stack
+//! growth), the project's performance targets
 //! with PASS/MISS, the memory bench, and instruction counts when measured.
 //!
 //! What the benches are expected to produce (groups, ids, which bench is
@@ -64,17 +65,41 @@ pub const GROUPS: &[(&str, &[&str])] = &[
         "generator",
         &["sure/1000", "plain-iterator/1000", "generator/1000"],
     ),
+    (
+        "grow",
+        &[
+            "sure/grow",
+            "sure/maybe_grow",
+            "sure/recursion",
+            "stacker/grow",
+            "stacker/maybe_grow",
+            "stacker/recursion",
+        ],
+    ),
 ];
 
 /// The name of the memory bench, which writes `memory.json` instead of
 /// criterion results.
 pub const MEMORY_GROUP: &str = "memory";
 
-/// The library every bench is compared with.
+/// The library a group's benches are compared with: corosensei, or the
+/// one [`GROUP_BASELINES`] names.
 const BASELINE: &str = "corosensei";
 
+/// Groups whose benches are compared with another library than
+/// corosensei: `(group, library)`. Stack growth is stacker's field.
+const GROUP_BASELINES: &[(&str, &str)] = &[("grow", "stacker")];
+
+/// The library the benches of `group` are compared with.
+pub fn baseline(group: &str) -> &'static str {
+    GROUP_BASELINES
+        .iter()
+        .find(|(g, _)| *g == group)
+        .map_or(BASELINE, |(_, library)| library)
+}
+
 /// Comparisons that do not follow the default rule, which pairs `lib/param`
-/// with `corosensei/param` of the same group: `(group, bench, peer)`.
+/// with `baseline/param` of the same group: `(group, bench, peer)`.
 const PEER_RULES: &[(&str, &str, &str)] = &[
     // A pooled sure stack is closest to corosensei reusing one stack.
     ("create", "sure/pooled", "corosensei/reused-stack"),
@@ -177,6 +202,19 @@ const TARGETS: &[Target] = &[
     target("depth", "sure/8", "corosensei/8", Goal::AtMost(1.1)),
     target("depth", "sure/64", "corosensei/64", Goal::AtMost(1.1)),
     target("many", "sure/10000", "corosensei/10000", Goal::AtMost(1.1)),
+    target("grow", "sure/grow", "stacker/grow", Goal::AtMost(0.05)),
+    target(
+        "grow",
+        "sure/maybe_grow",
+        "stacker/maybe_grow",
+        Goal::AtMost(1.0),
+    ),
+    target(
+        "grow",
+        "sure/recursion",
+        "stacker/recursion",
+        Goal::AtMost(1.0),
+    ),
 ];
 
 /// The memory target: KiB per idle sure coroutine, at most.
@@ -252,18 +290,19 @@ fn find<'a>(measurements: &'a [Measurement], group: &str, id: &str) -> Option<&'
 }
 
 /// The id `id` of `group` is compared with, if that bench has a result:
-/// from [`PEER_RULES`], else `corosensei/<param>` for `<lib>/<param>`.
-/// Corosensei's own benches have no peer.
+/// from [`PEER_RULES`], else `<baseline>/<param>` for `<lib>/<param>`
+/// ([`baseline`]). The baseline's own benches have no peer.
 pub fn peer(measurements: &[Measurement], group: &str, id: &str) -> Option<String> {
     let (library, param) = id.split_once('/')?;
-    if library == BASELINE {
+    let baseline = baseline(group);
+    if library == baseline {
         return None;
     }
     let peer = PEER_RULES
         .iter()
         .find(|(g, bench, _)| *g == group && *bench == id)
         .map_or_else(
-            || format!("{BASELINE}/{param}"),
+            || format!("{baseline}/{param}"),
             |(_, _, peer)| (*peer).to_owned(),
         );
     find(measurements, group, &peer).map(|_| peer)
@@ -418,7 +457,7 @@ fn chart_limit(group: &str, bench: &str, peer: &str) -> f64 {
         .unwrap_or(1.0)
 }
 
-/// The chart's bars: every sure bench that has a corosensei peer, in report order.
+/// The chart's bars: every sure bench that has a peer, in report order.
 pub fn bars(measurements: &[Measurement]) -> Vec<Bar> {
     let mut bars = Vec::new();
     for group in group_order(measurements) {
@@ -433,7 +472,7 @@ pub fn bars(measurements: &[Measurement]) -> Vec<Bar> {
                 continue;
             };
             let same_param = id.split_once('/').map(|p| p.1) == peer.split_once('/').map(|p| p.1);
-            let label = if same_param {
+            let label = if same_param && baseline(&group) == BASELINE {
                 format!("{group} {id}")
             } else {
                 format!("{group} {id} vs {peer}")
@@ -499,13 +538,14 @@ pub fn markdown(report: &Report) -> String {
             );
         }
     }
-    let _ = writeln!(out, "- chart of sure ÷ corosensei: {}", report.chart);
+    let _ = writeln!(out, "- chart of sure ÷ its peer: {}", report.chart);
     let _ = writeln!(
         out,
         "\nTimes are the `{}` estimate of criterion's `estimates.json` (criterion's \
          console shows its slope estimate where it has one, which may differ on short runs). \
          \"× corosensei\" is the bench's time divided by that of the corosensei \
-         bench with the same parameter (below 1 is faster than corosensei).",
+         bench with the same parameter (below 1 is faster than corosensei); \
+         in the grow group, \"× stacker\" divides by stacker's.",
         report_data::ESTIMATE
     );
     if report.run_started.is_some() {
@@ -569,11 +609,8 @@ fn group_section(out: &mut String, report: &Report, group: &str) {
         };
         rows.push(vec![bench, format_time(m.mean_ns), ratio, interval]);
     }
-    table(
-        out,
-        &["bench", "time", "× corosensei", "95% interval"],
-        &rows,
-    );
+    let versus = format!("× {}", baseline(group));
+    table(out, &["bench", "time", &versus, "95% interval"], &rows);
 }
 
 /// The `## memory` section.
@@ -706,6 +743,23 @@ mod tests {
             Some("corosensei/unit")
         );
         assert_eq!(peer("switch", "context"), None);
+    }
+
+    /// The grow group's benches pair with stacker's, not corosensei's.
+    #[test]
+    fn pairs_growth_with_stacker() {
+        let ms = vec![
+            m("grow", "sure/grow", 1.0),
+            m("grow", "stacker/grow", 100.0),
+            m("grow", "corosensei/grow", 100.0),
+        ];
+        assert_eq!(
+            peer(&ms, "grow", "sure/grow").as_deref(),
+            Some("stacker/grow")
+        );
+        assert_eq!(peer(&ms, "grow", "stacker/grow"), None);
+        assert_eq!(baseline("grow"), "stacker");
+        assert_eq!(baseline("depth"), "corosensei");
     }
 
     /// Targets pass, miss, or are not run when a bench is missing; `≥`

@@ -186,6 +186,21 @@ impl ExecutionContext {
         !self.machine.stack_pointer().is_null()
     }
 
+    /// Where the suspended execution's stack ends, if this context holds
+    /// one ([`is_saved`](ExecutionContext::is_saved)): its saved stack
+    /// pointer. Its stack is in use from here up; everything below is free
+    /// until it runs again, so a scheduler may give those pages back to the
+    /// system (`madvise`), or measure how deep the stack has been used.
+    ///
+    /// ```
+    /// use sure_context::ExecutionContext;
+    ///
+    /// assert_eq!(ExecutionContext::new().saved_stack_pointer(), None);
+    /// ```
+    pub fn saved_stack_pointer(&self) -> Option<NonNull<u8>> {
+        NonNull::new(self.machine.stack_pointer())
+    }
+
     /// Prepares a new context on `stack` whose first switch calls
     /// `trampoline.run()` there, with the ABI's stack alignment.
     ///

@@ -1,6 +1,7 @@
 //! [`Coroutine`]: the resumer's side.
 
 use std::fmt;
+use std::io;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::panic;
@@ -556,6 +557,89 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     /// Usable bytes of this coroutine's stack.
     pub fn stack_size(&self) -> usize {
         self.stack.len()
+    }
+
+    /// The most bytes of its stack this coroutine has used so far, exact to
+    /// within a page: read from which pages of the stack are resident
+    /// ([`Stack::peak_usage`]), so it costs nothing until asked, and a
+    /// system call when asked. It counts the root sure keeps at the top of
+    /// the stack (a few hundred bytes), not segments that
+    /// [`grow`](crate::grow) added.
+    ///
+    /// A stack from the thread's pool (what [`Coroutine::new`] takes)
+    /// keeps the pages of the coroutines that ran on it before: the figure
+    /// is then the deepest any of them went. To measure this coroutine
+    /// alone, call [`reset_peak_stack_usage`](Coroutine::reset_peak_stack_usage)
+    /// before its first resume.
+    ///
+    /// ```
+    /// use std::hint::black_box;
+    /// use sure_coro::Coroutine;
+    ///
+    /// let mut co = Coroutine::new(|h| {
+    ///     black_box([0u8; 20_000]); // 20 KB of locals
+    ///     h.suspend();
+    /// });
+    /// co.reset_peak_stack_usage()?; // the pooled stack's earlier users
+    /// let _ = co.resume();
+    /// let peak = co.peak_stack_usage()?;
+    /// assert!(peak > 20_000 && peak < 64 * 1024, "{peak}");
+    /// // To size its stack: ask for twice the deepest seen, in whole pages.
+    /// let size = (2 * peak).max(sure_coro::MIN_STACK_SIZE);
+    /// let sized = sure_coro::Builder::new().stack_size(size).build(|_h| ());
+    /// assert!(sized.is_ok());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// See the crate's documentation, "Sizing a stack", for what to ask
+    /// [`Builder::stack_size`](crate::Builder::stack_size) for.
+    ///
+    /// # Errors
+    /// As [`Stack::peak_usage`]: what `mincore(2)` reported, if it failed.
+    pub fn peak_stack_usage(&self) -> io::Result<usize> {
+        self.stack.peak_usage()
+    }
+
+    /// Gives back to the system the pages of this coroutine's stack below
+    /// the part in use, so that [`peak_stack_usage`](Coroutine::peak_stack_usage)
+    /// measures from here on (and the memory those pages held is freed). An
+    /// unstarted or suspended coroutine keeps the pages it is using; a
+    /// completed one keeps only the root.
+    ///
+    /// # Errors
+    /// - [`io::ErrorKind::ResourceBusy`] if the body is running (this was
+    ///   reached from code on its own stack), or suspended on another stack
+    ///   (inside a segment that [`grow`](crate::grow) made, where the depth
+    ///   of its own stack is not known): nothing is discarded.
+    /// - What `madvise(2)` reported, if it failed.
+    pub fn reset_peak_stack_usage(&mut self) -> io::Result<()> {
+        let channel = self.channel();
+        // SAFETY: the channel lives at the top of our stack, which we own.
+        let in_use = match unsafe { (*channel).state() } {
+            CoroutineState::Unstarted | CoroutineState::Suspended => {
+                // SAFETY: as above.
+                unsafe { (*channel).body.saved_stack_pointer() }
+                    .map(|sp| sp.as_ptr().cast_const())
+                    .filter(|&sp| {
+                        self.stack.bottom().as_ptr().cast_const() <= sp
+                            && sp < self.stack.top().as_ptr()
+                    })
+            }
+            CoroutineState::Completed => Some(self.header.as_ptr().cast::<u8>().cast_const()),
+            CoroutineState::Running => None,
+        };
+        let Some(in_use) = in_use else {
+            return Err(io::Error::new(
+                io::ErrorKind::ResourceBusy,
+                "the coroutine's stack is in use at an unknown depth (its body is running, or \
+                 suspended inside a segment that sure_coro::grow made): nothing was discarded",
+            ));
+        };
+        // SAFETY: an unstarted or suspended body's execution has nothing
+        // below its saved stack pointer, which lies on this stack; a
+        // completed body's stack holds only the root (at the header) and
+        // the label above it; nothing else points into the stack.
+        unsafe { self.stack.discard_below(in_use) }
     }
 
     /// Ends the coroutine as dropping it would (unwinding a suspended body)

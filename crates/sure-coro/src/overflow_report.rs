@@ -11,5 +11,9 @@ pub(crate) static COROUTINE_REPORT: OverflowReport = OverflowReport {
     advice: "build the coroutine with a bigger stack, for example \
              sure_coro::Builder::new().stack_size(",
     advice_end: ").build(body)",
+    sizing: "to size it, run the coroutine on input that fits and read \
+             Coroutine::peak_stack_usage(); ask for twice the deepest figure seen (a debug build \
+             may need several times a release build's), or let deep recursion grow the stack \
+             with sure_coro::maybe_grow",
     fatal: "coroutine stack overflow",
 };

@@ -35,6 +35,7 @@
 //! [`Builder::stack`]: crate::Builder::stack
 
 use std::cell::RefCell;
+use std::io;
 use std::mem;
 
 use sure_stack::{DEFAULT_STACK_SIZE, Stack, StackError, StackPool};
@@ -97,6 +98,58 @@ pub fn with_thread_pool<T>(f: impl FnOnce(&mut StackPool) -> T) -> T {
         POOL.with(|pool| mem::replace(&mut *pool.borrow_mut(), StackPool::with_default_size())),
     );
     f(&mut lent.0)
+}
+
+/// The high-water marks of this thread's pools: for each stack size it
+/// pools (the default first, then the others, least recently used first), the size and
+/// the most bytes any of its idle stacks has had in use
+/// ([`StackPool::peak_usage`]). A pooled stack keeps the pages its
+/// coroutines touched, so after a representative run this is the deepest
+/// the coroutines of each size went, the figure to size them by. Sizes
+/// with no idle stack are left out; a pool lent out by
+/// [`with_thread_pool`] at the time is not seen.
+///
+/// ```
+/// use std::hint::black_box;
+/// use sure_coro::{Builder, pooled_stack_usage};
+///
+/// let mut co = Builder::new()
+///     .stack_size(512 * 1024)
+///     .build(|_h| black_box([1u8; 100_000])[7])
+///     .unwrap();
+/// let _ = co.resume();
+/// drop(co); // its stack goes back to the pool of its size
+/// let usage = pooled_stack_usage()?;
+/// let (_, peak) = usage.iter().find(|(size, _)| *size == 512 * 1024).unwrap();
+/// assert!(*peak >= 100_000);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// # Errors
+/// As [`StackPool::peak_usage`].
+pub fn pooled_stack_usage() -> io::Result<Vec<(usize, usize)>> {
+    // A pool that is borrowed (lent out, or in use by this module) or
+    // already destroyed is skipped, as documented.
+    let default = POOL
+        .try_with(|pool| pool.try_borrow().ok().and_then(|pool| usage_of(&pool)))
+        .ok()
+        .flatten();
+    let sized = SIZED
+        .try_with(|pools| {
+            pools
+                .try_borrow()
+                .ok()
+                .map(|pools| pools.pools.iter().filter_map(usage_of).collect::<Vec<_>>())
+        })
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    default.into_iter().chain(sized).collect()
+}
+
+/// A pool's size and high-water mark, if it holds an idle stack.
+fn usage_of(pool: &StackPool) -> Option<io::Result<(usize, usize)>> {
+    (!pool.is_empty()).then(|| Ok((pool.stack_size(), pool.peak_usage()?)))
 }
 
 /// The thread's pool while `with_thread_pool` lends it out; goes back into

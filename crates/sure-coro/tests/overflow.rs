@@ -142,6 +142,10 @@ fn assert_coroutine_overflow(out: &Output, size: &str, what: &str) {
         text.contains("sure_coro::Builder::new().stack_size("),
         "{what}: {text}"
     );
+    assert!(
+        text.contains("\nnote: to size it, run the coroutine on input that fits and read Coroutine::peak_stack_usage()"),
+        "{what}: {text}"
+    );
     assert!(!text.contains("has overflowed its stack"), "{what}: {text}");
 }
 
@@ -227,6 +231,20 @@ fn nested_coroutine_overflow_is_reported() {
         }));
     }
     assert_coroutine_overflow(&run_child(NAME, "nested"), "64 KiB", "nested");
+}
+
+#[test]
+fn a_grown_segments_overflow_is_reported() {
+    // A segment that sure_coro::grow made, inside a coroutine, overflows:
+    // reported with the segment's size, not the coroutine's.
+    const NAME: &str = "a_grown_segments_overflow_is_reported";
+    if child_mode().is_some() {
+        no_core_dumps();
+        overflow_in(Coroutine::new(|_h| {
+            sure_coro::grow(96 * 1024, || recurse(0))
+        }));
+    }
+    assert_coroutine_overflow(&run_child(NAME, "segment"), "96 KiB", "segment");
 }
 
 #[test]

@@ -79,6 +79,7 @@ mod label;
 pub mod overflow;
 mod pool;
 mod stack;
+mod usage;
 mod valgrind;
 
 pub use bounds::stack_bounds;

@@ -13,6 +13,7 @@
 //! ```text
 //! thread 'main' (4242) has overflowed a guarded stack: the stack of 256 KiB (guard page at 0x7f3a5c1ff000) is exhausted
 //! help: give it a bigger stack, for example sure_stack::Stack::allocate_at_least(512 * 1024)
+//! note: to size it, run on a stack that fits and read Stack::peak_usage(); ask for twice the deepest figure seen (a debug build may need several times a release build's)
 //! fatal runtime error: stack overflow, aborting
 //! ```
 //!
@@ -100,6 +101,8 @@ pub struct OverflowReport {
     pub advice: &'static str,
     /// The advice after the size: `")"`.
     pub advice_end: &'static str,
+    /// How to find the size to ask for, after "note: ".
+    pub sizing: &'static str,
     /// The last line's reason: `"stack overflow"`.
     pub fatal: &'static str,
 }
@@ -110,6 +113,8 @@ pub static STACK_REPORT: OverflowReport = OverflowReport {
     stack: "the stack of ",
     advice: "give it a bigger stack, for example sure_stack::Stack::allocate_at_least(",
     advice_end: ")",
+    sizing: "to size it, run on a stack that fits and read Stack::peak_usage(); ask for twice \
+             the deepest figure seen (a debug build may need several times a release build's)",
     fatal: "stack overflow",
 };
 
@@ -125,6 +130,7 @@ pub static STACK_REPORT: OverflowReport = OverflowReport {
 ///     stack: "the fiber's stack of ",
 ///     advice: "spawn the fiber with a bigger stack, for example fibers::spawn_with_stack(",
 ///     advice_end: ", task)",
+///     sizing: "fibers::peak_stack_usage() after a run that fits tells what a fiber used",
 ///     fatal: "fiber stack overflow",
 /// };
 /// set_overflow_report(&FIBERS);
@@ -737,6 +743,8 @@ mod imp {
             message.decimal(bigger as u64);
         }
         message.push(words.advice_end.as_bytes());
+        message.push(b"\nnote: ");
+        message.push(words.sizing.as_bytes());
         message.push(b"\nfatal runtime error: ");
         message.push(words.fatal.as_bytes());
         message.push(b", aborting\n");
@@ -748,14 +756,14 @@ mod imp {
     /// A message assembled on the signal stack, without allocating; text
     /// beyond its capacity is dropped.
     struct Message {
-        bytes: [u8; 768],
+        bytes: [u8; 1024],
         len: usize,
     }
 
     impl Message {
         fn new() -> Self {
             Message {
-                bytes: [0; 768],
+                bytes: [0; 1024],
                 len: 0,
             }
         }

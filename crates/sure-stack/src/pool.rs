@@ -1,6 +1,7 @@
 //! [`StackPool`], a bounded LIFO free list of equally sized stacks.
 
 use core::fmt;
+use std::io;
 
 use crate::stack::usable_len;
 use crate::{DEFAULT_STACK_SIZE, Stack, StackError};
@@ -208,6 +209,34 @@ impl StackPool {
     #[inline]
     pub fn is_empty(&self) -> bool {
         self.free.is_empty()
+    }
+
+    /// The pool's high-water mark: the most bytes any of its idle stacks
+    /// has had in use ([`Stack::peak_usage`]), 0 for an empty pool. A pooled
+    /// stack keeps the pages its users touched, so this is the deepest that
+    /// any code which ran on these stacks and gave them back went: the
+    /// figure to size them by, after a representative run.
+    ///
+    /// ```
+    /// use sure_stack::StackPool;
+    ///
+    /// let mut pool = StackPool::new(256 * 1024)?;
+    /// let stack = pool.take()?;
+    /// // SAFETY: inside the stack, which nothing runs on.
+    /// unsafe { stack.top().as_ptr().sub(10_000).write(1) };
+    /// pool.give_back(stack);
+    /// let peak = pool.peak_usage()?;
+    /// assert!(peak >= 10_000 && peak < 10_000 + sure_stack::page_size());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Stack::peak_usage`].
+    pub fn peak_usage(&self) -> io::Result<usize> {
+        self.free
+            .iter()
+            .map(Stack::peak_usage)
+            .try_fold(0, |peak, usage| Ok(peak.max(usage?)))
     }
 
     /// Hands out the most recently returned stack, or allocates a fresh one
