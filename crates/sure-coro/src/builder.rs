@@ -148,12 +148,25 @@ impl Builder {
     /// # Panics
     /// If the `Input`, `Yield` and `Return` values are too large to fit at
     /// the top of the stack (box such values).
-    pub fn build_with_input<I, Y, R, F>(mut self, body: F) -> Result<Coroutine<I, Y, R>, StackError>
+    pub fn build_with_input<I, Y, R, F>(self, body: F) -> Result<Coroutine<I, Y, R>, StackError>
     where
         I: 'static,
         Y: 'static,
         R: 'static,
         F: FnOnce(&mut SuspendHandle<I, Y>, I) -> R + 'static,
+    {
+        self.build_borrowing(body)
+    }
+
+    /// [`build_with_input`](Builder::build_with_input) for a body that may
+    /// borrow: the coroutine must stay inside a `ScopedCoroutine`, which
+    /// ends it before anything it borrows goes away.
+    pub(crate) fn build_borrowing<I, Y, R, F>(
+        mut self,
+        body: F,
+    ) -> Result<Coroutine<I, Y, R>, StackError>
+    where
+        F: FnOnce(&mut SuspendHandle<I, Y>, I) -> R,
     {
         let name = self.name.take().map(String::into_boxed_str);
         let (stack, pooled) = self.into_stack()?;

@@ -1,7 +1,7 @@
 //! [`Coroutine`]: the resumer's side.
 
 use std::fmt;
-use std::io;
+use std::io::{self, Write as _};
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
 use std::panic;
@@ -10,7 +10,7 @@ use std::ptr::NonNull;
 use sure_stack::Stack;
 
 use crate::builder::assemble;
-use crate::ending::{Body, End, Parts, raise_unless_panicking, release, unlabel};
+use crate::ending::{Body, End, Leak, Parts, raise_unless_panicking, release, unlabel};
 use crate::handle::SuspendHandle;
 use crate::pool;
 use crate::root::{Channel, Header, Phase};
@@ -207,7 +207,9 @@ type Invariant<I, Y, R> = PhantomData<fn(I, Y, R) -> (I, Y, R)>;
 ///
 /// The body must be `'static`: a suspended coroutine can be leaked with
 /// [`std::mem::forget`], and code on its stack must not then outlive
-/// anything it borrowed. For the same reason `Input`, `Yield` and `Return`
+/// anything it borrowed. A body that borrows is a
+/// [`ScopedCoroutine`](crate::ScopedCoroutine)'s, run inside a scope that
+/// ends it. For the same reason `Input`, `Yield` and `Return`
 /// must be `'static`: a body can hand out a `Yield` such as
 /// `&'a Mutex<Option<&'a T>>` that the resumer fills with borrowed data.
 ///
@@ -744,6 +746,31 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     ///   "Edges"), or is running (this was reached from code on its own
     ///   stack). The coroutine is then left as it was.
     pub fn force_unwind(&mut self) {
+        self.end_in_place(|leak| {
+            panic!("Coroutine::force_unwind cannot end it: {}", leak.reason())
+        });
+    }
+
+    /// Ends the coroutine in place, as [`force_unwind`](Coroutine::force_unwind),
+    /// or aborts the process where it cannot be ended: at the end of a
+    /// `ScopedCoroutine`'s scope, leaking a body that borrows (as a drop
+    /// would) is unsound, and so is a panic that leaves the scope without
+    /// ending it.
+    pub(crate) fn end_or_abort(&mut self) {
+        self.end_in_place(|leak| {
+            let _ = writeln!(
+                io::stderr(),
+                "fatal runtime error: a scoped coroutine cannot be ended at the end of its \
+                 scope: {}; leaking it would let its body outlive what it borrows, aborting",
+                leak.reason()
+            );
+            std::process::abort()
+        });
+    }
+
+    /// [`force_unwind`](Coroutine::force_unwind), with what to do where the
+    /// body cannot be ended.
+    fn end_in_place(&mut self, cannot_end: fn(Leak) -> !) {
         // Read now: ending the body runs its destructors, which may move or
         // replace this `Coroutine` value (through a thread-local).
         let body = self.body();
@@ -758,7 +785,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
                     raise_unless_panicking(payload);
                 }
             }
-            End::Leaked(leak) => panic!("Coroutine::force_unwind cannot end it: {}", leak.reason()),
+            End::Leaked(leak) => cannot_end(leak),
         }
     }
 

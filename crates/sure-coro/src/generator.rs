@@ -63,7 +63,7 @@ use crate::handle::SuspendHandle;
 /// assert!(numbers.take_return().unwrap().is_err());
 /// ```
 pub struct Generator<Yield, Return = (), Input = ()> {
-    coroutine: Coroutine<Input, Yield, Return>,
+    pub(crate) coroutine: Coroutine<Input, Yield, Return>,
     /// The body's return value, once it has returned and until taken.
     returned: Option<Return>,
 }

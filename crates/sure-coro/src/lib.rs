@@ -33,6 +33,9 @@
 //! - Coroutines nest: a body can build and drive other coroutines.
 //! - A [`Generator`] is a coroutine seen as an [`Iterator`] over what it
 //!   suspends with.
+//! - A [`ScopedCoroutine`] is one whose body borrows the caller's data,
+//!   run inside a scope that ends it (as [`std::thread::scope`] joins its
+//!   threads).
 //!
 //! # The full form
 //!
@@ -200,6 +203,7 @@ mod handle;
 mod overflow_report;
 mod pool;
 mod root;
+mod scoped;
 mod thread_bound;
 mod thread_exit;
 
@@ -211,11 +215,14 @@ pub use generator::Generator;
 pub use grow::{grow, maybe_grow, remaining_stack};
 pub use handle::SuspendHandle;
 pub use pool::{pooled_stack_usage, with_thread_pool};
+pub use scoped::{ScopedCoroutine, ScopedCoroutineRef};
 pub use sure_stack::{DEFAULT_STACK_SIZE, MIN_STACK_SIZE, Stack, StackError, StackPool};
 
 static_assertions::assert_not_impl_any!(Coroutine: Send, Sync);
 static_assertions::assert_not_impl_any!(SuspendHandle: Send, Sync);
 static_assertions::assert_not_impl_any!(Generator<u32>: Send, Sync);
+static_assertions::assert_not_impl_any!(ScopedCoroutine<'static>: Send, Sync);
+static_assertions::assert_not_impl_any!(ScopedCoroutineRef<'static, (), (), ()>: Send, Sync);
 
 /// The crate README's examples (its crates.io page), compiled and run as
 /// doc tests so they stay true; the workspace README's run in sure-bench.
