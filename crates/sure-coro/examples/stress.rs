@@ -127,7 +127,7 @@ fn resume_catching<I, Y, R>(
 /// length of the log so far and logging the string it gets back. Never
 /// inlined: `tests/gdb.rs` sets a breakpoint here.
 #[inline(never)]
-fn descend(h: &mut SuspendHandle<String, String>, depth: usize, log: &mut Vec<String>) {
+fn descend(h: &mut SuspendHandle<'_, String, String>, depth: usize, log: &mut Vec<String>) {
     let frame = Tracked::new(format!("frame {depth}"), depth as u64 + 1);
     if depth > 0 {
         descend(h, depth - 1, log);
@@ -144,7 +144,7 @@ fn churn_body(
     id: usize,
     depth: usize,
     explode: bool,
-) -> impl FnOnce(&mut SuspendHandle<String, String>, String) -> Vec<String> + 'static {
+) -> impl FnOnce(&mut SuspendHandle<'_, String, String>, String) -> Vec<String> + 'static {
     let captured = Tracked::new(format!("captured {id}"), id as u64);
     move |h, first| {
         let _guard = Tracked::new(format!("body {id}"), id as u64 + 3);
@@ -231,7 +231,7 @@ fn churn(stats: &mut Stats) {
 /// times, handing out `Tracked` values the drop must dispose of.
 fn stubborn(stats: &mut Stats) {
     for id in 0..50 {
-        let mut co = Coroutine::yielding(move |h: &mut SuspendHandle<(), Tracked>| {
+        let mut co = Coroutine::yielding(move |h: &mut SuspendHandle<'_, (), Tracked>| {
             let _guard = Tracked::new("stubborn guard", id);
             let mut caught = 0;
             while caught < 3 {
@@ -312,9 +312,9 @@ fn inner(id: usize, explode: bool) -> Generator<Tracked> {
 fn nest(stats: &mut Stats) {
     for id in 0..NESTS {
         let explode = id % 3 == 1;
-        let mut outer = Coroutine::yielding(move |h: &mut SuspendHandle<(), u64>| {
+        let mut outer = Coroutine::yielding(move |h: &mut SuspendHandle<'_, (), u64>| {
             let _guard = Tracked::new("outer guard", 1);
-            let mut middle = Coroutine::yielding(move |h: &mut SuspendHandle<(), u64>| {
+            let mut middle = Coroutine::yielding(move |h: &mut SuspendHandle<'_, (), u64>| {
                 let _guard = Tracked::new("middle guard", 2);
                 let mut total = 0;
                 for value in inner(id, explode) {
@@ -385,7 +385,7 @@ fn nest(stats: &mut Stats) {
 
 /// Generators: run to the end, abandoned part-way, and recursing.
 fn generators(stats: &mut Stats) {
-    fn tree(h: &mut SuspendHandle<(), String>, lo: u64, hi: u64) {
+    fn tree(h: &mut SuspendHandle<'_, (), String>, lo: u64, hi: u64) {
         if lo >= hi {
             return;
         }
@@ -441,7 +441,7 @@ fn own_stacks(stats: &mut Stats) {
         let mut co = Builder::new()
             .stack(stack)
             .name("reused")
-            .build_yielding(move |h: &mut SuspendHandle<(), Tracked>| {
+            .build_yielding(move |h: &mut SuspendHandle<'_, (), Tracked>| {
                 h.suspend_with(Tracked::new("reused", id));
                 id
             })

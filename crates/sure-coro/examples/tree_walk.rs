@@ -34,7 +34,7 @@ impl Tree {
     }
 
     /// Suspends with every value, smallest first.
-    fn walk(&self, h: &mut SuspendHandle<(), i32>) {
+    fn walk(&self, h: &mut SuspendHandle<'_, (), i32>) {
         if let Some(node) = &self.root {
             node.left.walk(h);
             h.suspend_with(node.value);

@@ -23,7 +23,7 @@ use crate::handle::SuspendHandle;
 ///     Node(Box<Tree>, u32, Box<Tree>),
 /// }
 ///
-/// fn walk(tree: &Tree, h: &mut SuspendHandle<(), u32>) {
+/// fn walk(tree: &Tree, h: &mut SuspendHandle<'_, (), u32>) {
 ///     if let Tree::Node(left, value, right) = tree {
 ///         walk(left, h);
 ///         h.suspend_with(*value);
@@ -91,7 +91,7 @@ impl<Y, R> Generator<Y, R> {
     where
         Y: 'static,
         R: 'static,
-        F: FnOnce(&mut SuspendHandle<(), Y>) -> R + 'static,
+        F: FnOnce(&mut SuspendHandle<'_, (), Y>) -> R + 'static,
     {
         Generator::from(Coroutine::yielding(body))
     }
@@ -126,7 +126,7 @@ impl<Y, R, I> Generator<Y, R, I> {
         I: 'static,
         Y: 'static,
         R: 'static,
-        F: FnOnce(&mut SuspendHandle<I, Y>, I) -> R + 'static,
+        F: FnOnce(&mut SuspendHandle<'_, I, Y>, I) -> R + 'static,
     {
         Generator::from(Coroutine::with_input(body))
     }

@@ -1,5 +1,6 @@
 //! [`SuspendHandle`]: how a coroutine body gives control back.
 
+use std::marker::PhantomData;
 use std::panic;
 use std::ptr::NonNull;
 
@@ -11,8 +12,29 @@ use crate::thread_bound::{StackPtr, StaysOnItsThread};
 /// getting the next resume's value back.
 ///
 /// A body receives `&mut SuspendHandle` and cannot keep it past its own
-/// end, nor give it to another coroutine (bodies are `'static`), nor send
-/// it to another thread (it is neither `Send` nor `Sync`).
+/// end, nor send it to another thread (it is neither `Send` nor `Sync`).
+///
+/// The lifetime `'h` is a brand: each body's handle has one of its own,
+/// which no other handle shares. A body that can reach two handles (a
+/// [`ScopedCoroutine`](crate::ScopedCoroutine)'s body may borrow the
+/// handle of the coroutine it runs in) therefore cannot swap them, which
+/// would send each coroutine's suspends to the other's stack:
+///
+/// ```compile_fail,E0521
+/// use sure_coro::{Coroutine, ScopedCoroutine};
+///
+/// let mut outer = Coroutine::new(|outer_h| {
+///     ScopedCoroutine::new(|inner_h| std::mem::swap(outer_h, inner_h))
+///         .scope(|mut inner| {
+///             let _ = inner.resume();
+///         });
+///     outer_h.suspend();
+/// });
+/// let _ = outer.resume();
+/// ```
+///
+/// Functions that take a handle write its brand as `'_`:
+/// `fn walk(tree: &Tree, h: &mut SuspendHandle<'_, (), u32>)`.
 ///
 /// `Input` is what each resume passes in; `Yield` is what each suspend
 /// passes out. Both are `()` for the plain form:
@@ -27,18 +49,22 @@ use crate::thread_bound::{StackPtr, StaysOnItsThread};
 /// assert!(matches!(co.resume(), CoroutineResult::Yield(())));
 /// assert!(matches!(co.resume(), CoroutineResult::Return("done")));
 /// ```
-pub struct SuspendHandle<Input = (), Yield = ()> {
+pub struct SuspendHandle<'h, Input = (), Yield = ()> {
     channel: StackPtr<Channel<Input, Yield>>,
+    /// The brand: invariant, so that handles of two bodies (each body's
+    /// `'h` is its own, higher-ranked) never have the same type.
+    _brand: PhantomData<fn(&'h ()) -> &'h ()>,
     /// Neither Send nor Sync: the handle belongs to one stack on one thread.
     _thread: StaysOnItsThread,
 }
 
-impl<I, Y> SuspendHandle<I, Y> {
+impl<I, Y> SuspendHandle<'_, I, Y> {
     /// # Safety
     /// `channel` outlives the handle.
     pub(crate) unsafe fn new(channel: NonNull<Channel<I, Y>>) -> Self {
         SuspendHandle {
             channel: StackPtr::new(channel),
+            _brand: PhantomData,
             _thread: StaysOnItsThread::default(),
         }
     }
@@ -85,7 +111,7 @@ impl<I, Y> SuspendHandle<I, Y> {
     }
 }
 
-impl<I> SuspendHandle<I, ()> {
+impl<I> SuspendHandle<'_, I, ()> {
     /// Suspends the coroutine, handing nothing out, and returns the value
     /// of the next resume (`()` for the plain form).
     ///
@@ -108,7 +134,7 @@ impl<I> SuspendHandle<I, ()> {
     }
 }
 
-impl<I, Y> std::fmt::Debug for SuspendHandle<I, Y> {
+impl<I, Y> std::fmt::Debug for SuspendHandle<'_, I, Y> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SuspendHandle").finish_non_exhaustive()
     }

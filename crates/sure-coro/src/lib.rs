@@ -95,23 +95,34 @@
 //!    is safe: grow instead, with [`maybe_grow`] (below).
 //!
 //! ```
-//! use std::hint::black_box;
 //! use sure_coro::{Builder, Coroutine, MIN_STACK_SIZE};
 //!
+//! /// The depth of `[[[...]]]`, by recursion: a frame per level.
 //! #[inline(never)]
-//! fn nested(levels: u32) -> u32 {
-//!     let frame = black_box([0u8; 512]);
-//!     if levels == 0 { u32::from(frame[0]) } else { nested(levels - 1) + 1 }
+//! fn depth(text: &[u8]) -> u32 {
+//!     match text {
+//!         [b'[', inner @ .., b']'] => depth(inner) + 1,
+//!         _ => 0,
+//!     }
 //! }
 //!
-//! let mut probe = Coroutine::new(|_h| nested(100));
-//! probe.reset_peak_stack_usage()?;
-//! assert_eq!(probe.resume().into_return(), Some(100));
+//! let deepest = [vec![b'['; 1000], vec![b']'; 1000]].concat();
+//! let mut probe = Coroutine::new({
+//!     let deepest = deepest.clone();
+//!     move |_h| depth(&deepest)
+//! });
+//! probe.reset_peak_stack_usage()?; // the pooled stack's earlier users
+//! assert_eq!(probe.resume().into_return(), Some(1000));
 //! let size = (2 * probe.peak_stack_usage()?).max(MIN_STACK_SIZE);
-//! let mut sized = Builder::new().stack_size(size).build(|_h| nested(100)).unwrap();
-//! assert_eq!(sized.resume().into_return(), Some(100));
+//! let mut sized = Builder::new().stack_size(size).build(move |_h| depth(&deepest)).unwrap();
+//! assert_eq!(sized.resume().into_return(), Some(1000));
 //! # Ok::<(), std::io::Error>(())
 //! ```
+//!
+//! Measure in the build you ship: a sanitizer's build lays its frames out
+//! differently (AddressSanitizer moves address-taken locals to a "fake
+//! stack" on the heap, in some coroutines and not others), so its figures
+//! say little about any other build.
 //!
 //! The pools keep the pages their stacks' users touched, so a pool's
 //! [`StackPool::peak_usage`] is the high-water mark of every coroutine that

@@ -110,18 +110,17 @@ pub fn with_thread_pool<T>(f: impl FnOnce(&mut StackPool) -> T) -> T {
 /// [`with_thread_pool`] at the time is not seen.
 ///
 /// ```
-/// use std::hint::black_box;
-/// use sure_coro::{Builder, pooled_stack_usage};
+/// use sure_coro::{Builder, pooled_stack_usage, remaining_stack};
 ///
 /// let mut co = Builder::new()
 ///     .stack_size(512 * 1024)
-///     .build(|_h| black_box([1u8; 100_000])[7])
+///     .build(|_h| remaining_stack().unwrap())
 ///     .unwrap();
-/// let _ = co.resume();
+/// let left = co.resume().into_return().unwrap();
 /// drop(co); // its stack goes back to the pool of its size
 /// let usage = pooled_stack_usage()?;
 /// let (_, peak) = usage.iter().find(|(size, _)| *size == 512 * 1024).unwrap();
-/// assert!(*peak >= 100_000);
+/// assert!(*peak >= 512 * 1024 - left);
 /// # Ok::<(), std::io::Error>(())
 /// ```
 ///

@@ -2,6 +2,7 @@
 //! scope that ends it.
 
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 
 use sure_stack::StackError;
 
@@ -65,6 +66,12 @@ use crate::pool;
 /// - The closure gets a [`ScopedCoroutineRef`], which cannot leave the
 ///   closure (its lifetime is the closure's own) and gives no access to
 ///   the coroutine itself, so nothing can be swapped in or out of it.
+/// - A body may borrow the handle of the coroutine it runs in, but cannot
+///   swap it with its own, which would send each coroutine's suspends to
+///   the other's stack: each body's [`SuspendHandle`] has a brand of its
+///   own.
+/// - Dropping a scoped coroutine that never ran drops its body, so the
+///   compiler holds what the body borrows alive until the drop.
 /// - Where a suspended body cannot be unwound (a build with
 ///   `panic = "abort"`; a scope ending in a thread-local's destructor at
 ///   thread exit; see [`Coroutine`], "Edges"), where a `Coroutine` would be
@@ -153,6 +160,21 @@ use crate::pool;
 /// co.scope(|mut co| co.resume());
 /// ```
 ///
+/// ```compile_fail,E0597
+/// // Nor be dropped after it: dropping an unstarted coroutine drops its
+/// // body, whose destructors may read what it borrows.
+/// struct ReadsOnDrop<'a>(&'a [u64]);
+/// impl Drop for ReadsOnDrop<'_> {
+///     fn drop(&mut self) {
+///         println!("{:?}", self.0);
+///     }
+/// }
+/// let co;
+/// let data = vec![1, 2, 3];
+/// let reads = ReadsOnDrop(&data);
+/// co = sure_coro::ScopedCoroutine::new(move |_h| drop(reads));
+/// ```
+///
 /// ```compile_fail,E0277
 /// // Nor leave its thread.
 /// let co = sure_coro::ScopedCoroutine::new(|h| h.suspend());
@@ -165,8 +187,8 @@ use crate::pool;
 /// `tests/scoped.rs`).
 pub struct ScopedCoroutine<'a, Input = (), Yield = (), Return = ()> {
     /// Built without `'static`: it never leaves this value, and this value
-    /// runs only inside `scope`.
-    inner: Coroutine<Input, Yield, Return>,
+    /// runs only inside `scope`, which moves it out (hence `ManuallyDrop`).
+    inner: ManuallyDrop<Coroutine<Input, Yield, Return>>,
     /// What the body borrows must outlive this value.
     _borrows: PhantomData<&'a mut ()>,
 }
@@ -225,7 +247,7 @@ impl<'a, I: 'a, Y: 'a, R: 'a> ScopedCoroutine<'a, I, Y, R> {
     /// for `'a`.
     pub(crate) fn from_inner(inner: Coroutine<I, Y, R>) -> Self {
         ScopedCoroutine {
-            inner,
+            inner: ManuallyDrop::new(inner),
             _borrows: PhantomData,
         }
     }
@@ -246,7 +268,11 @@ impl<'a, I: 'a, Y: 'a, R: 'a> ScopedCoroutine<'a, I, Y, R> {
     /// destructor while the thread exits. Leaking the body there, as a
     /// [`Coroutine`] would, is unsound for a body that borrows.
     pub fn scope<T>(self, f: impl FnOnce(ScopedCoroutineRef<'_, I, Y, R>) -> T) -> T {
-        let mut ends_here = EndsWithScope(Generator::from(self.inner));
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped, so the coroutine is moved out of
+        // it once, here, and dropped once, by `ends_here`.
+        let inner = unsafe { ManuallyDrop::take(&mut this.inner) };
+        let mut ends_here = EndsWithScope(Generator::from(inner));
         f(ScopedCoroutineRef {
             inner: &mut ends_here.0,
         })
@@ -258,9 +284,23 @@ impl<'a, I: 'a, Y: 'a, R: 'a> ScopedCoroutine<'a, I, Y, R> {
     }
 }
 
+/// Dropping a coroutine that never ran drops its body closure, whose
+/// destructors may use what it borrows for `'a`. A `Drop` impl makes the
+/// compiler's drop check hold `'a` alive until then; the closure's type
+/// itself is hidden inside the coroutine, where the check cannot see it.
+impl<I, Y, R> Drop for ScopedCoroutine<'_, I, Y, R> {
+    fn drop(&mut self) {
+        // SAFETY: the coroutine is dropped once, here: `scope`, the only
+        // other place that takes it, never drops the value it took it from.
+        unsafe { ManuallyDrop::drop(&mut self.inner) }
+    }
+}
+
 impl<I, Y, R> std::fmt::Debug for ScopedCoroutine<'_, I, Y, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("ScopedCoroutine").field(&self.inner).finish()
+        f.debug_tuple("ScopedCoroutine")
+            .field(&*self.inner)
+            .finish()
     }
 }
 

@@ -110,7 +110,12 @@ type Bottom = (usize, usize);
 /// frame really uses, whatever the build does to frames. Suspends at the
 /// bottom with a [`Bottom`]; returns the deepest frame's `depth` and a
 /// checksum of every frame's array on the way back up.
-fn recurse(depth: u32, top: usize, target: usize, h: &mut SuspendHandle<(), Bottom>) -> (u32, u64) {
+fn recurse(
+    depth: u32,
+    top: usize,
+    target: usize,
+    h: &mut SuspendHandle<'_, (), Bottom>,
+) -> (u32, u64) {
     let mut local = [depth; 8];
     black_box(&mut local);
     let sp = stack_pointer();
@@ -126,7 +131,7 @@ fn recurse(depth: u32, top: usize, target: usize, h: &mut SuspendHandle<(), Bott
 /// Out of line: `suspend_with` is inlined, and would make every frame of
 /// `recurse` larger in a debug build.
 #[inline(never)]
-fn at_bottom(bottom: Bottom, h: &mut SuspendHandle<(), Bottom>) {
+fn at_bottom(bottom: Bottom, h: &mut SuspendHandle<'_, (), Bottom>) {
     h.suspend_with(bottom);
 }
 
@@ -176,7 +181,7 @@ fn run_recursion(
 /// The recursion body: measures from its own frame.
 fn recursion_body(
     target: usize,
-) -> impl FnOnce(&mut SuspendHandle<(), Bottom>) -> (usize, (u32, u64)) {
+) -> impl FnOnce(&mut SuspendHandle<'_, (), Bottom>) -> (usize, (u32, u64)) {
     move |h| {
         let top = stack_pointer();
         (top, recurse(0, top, target, h))

@@ -483,8 +483,8 @@ fn into_stack_during_an_outer_panic_leaks_the_bodys_payload_as_drop_does() {
 fn forgetting_a_coroutine_suspended_mid_unwind_leaves_the_thread_panicking() {
     let test = "forgetting_a_coroutine_suspended_mid_unwind_leaves_the_thread_panicking";
     let Some(out) = in_child(test, || {
-        struct SuspendOnDrop<'a>(&'a mut sure_coro::SuspendHandle<(), u32>);
-        impl Drop for SuspendOnDrop<'_> {
+        struct SuspendOnDrop<'a, 'h>(&'a mut sure_coro::SuspendHandle<'h, (), u32>);
+        impl Drop for SuspendOnDrop<'_, '_> {
             fn drop(&mut self) {
                 // A destructor may suspend during an unwind.
                 self.0.suspend_with(1);

@@ -43,7 +43,7 @@ impl Tree {
     }
 }
 
-fn walk(tree: &Tree, h: &mut SuspendHandle<(), i32>) {
+fn walk(tree: &Tree, h: &mut SuspendHandle<'_, (), i32>) {
     if let Tree::Node(left, value, right) = tree {
         walk(left, h);
         h.suspend_with(*value);

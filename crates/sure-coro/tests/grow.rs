@@ -75,7 +75,11 @@ fn the_figure_falls_with_depth() {
         .build(|_h| (left_after(0), left_after(10)))
         .unwrap();
     let (shallow, deep) = co.resume().into_return().unwrap();
-    assert!(shallow - deep >= 40 * KIB, "{shallow} then {deep}");
+    // Ten levels of 4 KiB frames; under AddressSanitizer the arrays live on
+    // its fake stack (use-after-return detection), and only the rest of
+    // each frame on the real one.
+    let per_level = if cfg!(feature = "asan") { 64 } else { 4 * KIB };
+    assert!(shallow - deep >= 10 * per_level, "{shallow} then {deep}");
 }
 
 #[test]

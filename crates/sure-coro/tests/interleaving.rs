@@ -126,7 +126,7 @@ fn two_coroutines_interleave_in_round_robin() {
 
 /// Suspends from three calls deep: the whole call chain is kept on the
 /// coroutine's own stack while it is suspended.
-fn deep(level: u32, log: &Log, h: &mut SuspendHandle<(), u32>) -> u32 {
+fn deep(level: u32, log: &Log, h: &mut SuspendHandle<'_, (), u32>) -> u32 {
     log.push(format!("enter {level}"));
     let below = if level == 0 {
         h.suspend_with(100);

@@ -156,12 +156,12 @@ fn a_destructor_that_catches_its_own_panic_during_the_drop_unwind_is_fine() {
 
 /// Safe code can reach the handle from a destructor: a guard that borrows
 /// it, and suspends when dropped.
-struct SuspendOnDrop<'h> {
-    h: &'h mut SuspendHandle<(), u32>,
+struct SuspendOnDrop<'a, 'h> {
+    h: &'a mut SuspendHandle<'h, (), u32>,
     log: Log,
 }
 
-impl Drop for SuspendOnDrop<'_> {
+impl Drop for SuspendOnDrop<'_, '_> {
     fn drop(&mut self) {
         self.log.push("suspending in drop");
         self.h.suspend_with(99);
@@ -257,7 +257,7 @@ fn a_destructor_that_suspends_while_a_dropped_coroutine_unwinds_aborts() {
     assert!(o.contains("drop inner") && !o.contains("drop outer"), "{o}");
 }
 
-fn guarded_descent(level: u32, log: &Log, h: &mut SuspendHandle<(), u32>) {
+fn guarded_descent(level: u32, log: &Log, h: &mut SuspendHandle<'_, (), u32>) {
     let _g = log.guard(format!("frame {level}"));
     if level == 0 {
         h.suspend_with(0);
@@ -296,7 +296,7 @@ fn a_body_catching_the_drop_unwind_and_suspending_deeper_is_still_ended() {
     fn deep_suspend(
         level: u32,
         log: &Log,
-        h: &mut SuspendHandle<(), common::Counted>,
+        h: &mut SuspendHandle<'_, (), common::Counted>,
         drops: &DropCounter,
     ) {
         let _g = log.guard(format!("level {level}"));
@@ -428,9 +428,9 @@ impl Drop for LoudYield {
 }
 
 /// A guard that, when dropped, suspends with a [`LoudYield`].
-struct SuspendLoudOnDrop<'h>(&'h mut SuspendHandle<(), LoudYield>);
+struct SuspendLoudOnDrop<'a, 'h>(&'a mut SuspendHandle<'h, (), LoudYield>);
 
-impl Drop for SuspendLoudOnDrop<'_> {
+impl Drop for SuspendLoudOnDrop<'_, '_> {
     fn drop(&mut self) {
         self.0.suspend_with(LoudYield);
     }

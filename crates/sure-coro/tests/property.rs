@@ -28,7 +28,7 @@ use sure_coro::{Builder, Coroutine, CoroutineResult, SuspendHandle};
 
 /// The coroutines under test: a `u32` in, a `u32` out, a `u32` returned.
 type Co = Coroutine<u32, u32, u32>;
-type Handle = SuspendHandle<u32, u32>;
+type Handle<'h> = SuspendHandle<'h, u32, u32>;
 
 /// How many cases run by default.
 const DEFAULT_CASES: u64 = 8000;
@@ -454,7 +454,7 @@ struct Interp {
 }
 
 impl Interp {
-    fn exec(&mut self, h: &mut Handle) -> Flow {
+    fn exec(&mut self, h: &mut Handle<'_>) -> Flow {
         loop {
             let pc = self.pc;
             self.pc += 1;

@@ -6,49 +6,60 @@ mod common;
 use std::hint::black_box;
 use std::io;
 
-use sure_coro::{Builder, Coroutine, Stack, grow, with_thread_pool};
+use sure_coro::{Builder, Coroutine, Stack, grow, remaining_stack, with_thread_pool};
 use sure_stack::page_size;
 
 const KIB: usize = 1024;
 
-/// Uses about `kib` KiB of stack: one 1 KiB frame per level.
+/// Uses about `kib` KiB of stack, one 1 KiB frame per level (under
+/// AddressSanitizer the arrays live on its fake stack, so less), and
+/// returns the stack left at the deepest level: what the figures are
+/// checked against, wherever the locals live.
 #[inline(never)]
 fn dig(kib: usize) -> usize {
     let frame = black_box([1u8; 1024]);
     if kib <= 1 {
-        return usize::from(frame[0]);
+        return remaining_stack().unwrap() + usize::from(frame[0]) - 1;
     }
-    dig(kib - 1) + usize::from(frame[1])
+    dig(kib - 1) + usize::from(frame[1]) - 1
 }
 
 /// A coroutine on a stack of its own (no earlier users) that digs `kib`
-/// KiB deep, then suspends.
-fn digger(kib: usize) -> Coroutine {
+/// KiB deep, then suspends with how many bytes below its top it reached.
+fn digger(kib: usize) -> Coroutine<(), usize> {
     let stack = Stack::allocate_at_least(1024 * KIB).unwrap();
     Builder::new()
         .stack(stack)
-        .build(move |h| {
-            black_box(dig(kib));
-            h.suspend();
+        .build_yielding(move |h| {
+            let left = dig(kib);
+            h.suspend_with(1024 * KIB - left);
         })
         .unwrap()
 }
 
 #[test]
-fn the_peak_follows_the_deepest_point_within_a_page_and_some_frames() {
+fn the_peak_is_the_deepest_point_to_within_a_page() {
     for kib in [16, 100, 200] {
         let mut co = digger(kib);
         let before = co.peak_stack_usage().unwrap();
         // Only the top: the root, written when the coroutine was built.
         assert!(before <= page_size(), "{kib}: {before}");
-        let _ = co.resume();
+        let reached = co.resume().into_yield().unwrap();
         let peak = co.peak_stack_usage().unwrap();
-        // Each level's frame is a little over 1 KiB (more in a debug build);
-        // the root, the trampoline and the test add a few KiB.
-        assert!(peak >= kib * KIB, "{kib} KiB deep, peak {peak}");
+        assert!(reached > kib * 64, "{kib} KiB deep reached only {reached}");
+        // The peak covers the deepest stack pointer seen, and the page it
+        // lies in, and little more: what ran below it, the calls that read
+        // it (and under AddressSanitizer its runtime, which instrumented
+        // frames call to allocate their fake frames, a few pages deeper).
+        let below = if cfg!(feature = "asan") {
+            32 * KIB
+        } else {
+            page_size()
+        };
+        assert!(peak >= reached, "{kib}: reached {reached}, peak {peak}");
         assert!(
-            peak <= 3 * kib * KIB + 16 * KIB,
-            "{kib} KiB deep, peak {peak}"
+            peak <= reached + page_size() + below,
+            "{kib}: reached {reached}, peak {peak}"
         );
         assert_eq!(peak % page_size(), 0);
     }
@@ -72,10 +83,7 @@ fn a_pooled_stack_remembers_its_earlier_users_until_reset() {
     assert!(shallow.peak_stack_usage().unwrap() <= 2 * page_size());
     let _ = shallow.resume();
     let own = shallow.peak_stack_usage().unwrap();
-    assert!(
-        own >= 4 * KIB && own < deep_peak,
-        "{own} against {deep_peak}"
-    );
+    assert!(own > 0 && own < deep_peak, "{own} against {deep_peak}");
 }
 
 #[test]
@@ -83,20 +91,20 @@ fn resetting_a_suspended_coroutine_keeps_what_it_uses() {
     let mut co = Builder::new()
         .stack(Stack::allocate_at_least(512 * KIB).unwrap())
         .build_yielding(|h| {
-            black_box(dig(100));
+            let left = dig(100);
             // Locals that live across the suspend, and across the reset.
             let kept: Vec<u64> = (0..64).collect();
             let on_stack = black_box([7u8; 3000]);
-            h.suspend_with(0);
+            h.suspend_with(512 * KIB - left);
             kept.iter().sum::<u64>() + on_stack.iter().map(|&b| u64::from(b)).sum::<u64>()
         })
         .unwrap();
-    let _ = co.resume();
+    let reached = co.resume().into_yield().unwrap();
     let deep = co.peak_stack_usage().unwrap();
-    assert!(deep >= 100 * KIB);
+    assert!(deep >= reached);
     co.reset_peak_stack_usage().unwrap();
     let after = co.peak_stack_usage().unwrap();
-    assert!(after < 32 * KIB, "{after}");
+    assert!(after < reached, "{after} against {reached}");
     assert_eq!(co.resume().into_return(), Some(63 * 64 / 2 + 7 * 3000));
     // And a completed coroutine keeps only its root.
     co.reset_peak_stack_usage().unwrap();
