@@ -179,8 +179,8 @@ type Invariant<I, Y, R> = PhantomData<fn(I, Y, R) -> (I, Y, R)>;
 /// into a thread-local across a suspend (it suspended inside
 /// `LocalKey::with`), and only during its thread's exit; Rust's
 /// `LocalKey::with` promises the value outlives the closure, and a
-/// suspended closure outlives it. Either of these runs such a body against
-/// a value being destroyed or already freed:
+/// suspended closure outlives it. Each of these lets such a body, or
+/// threads it started, use a value being destroyed or already freed:
 ///
 /// - resuming it from a thread-local's destructor (resumes are not checked
 ///   for the thread's exit: that would cost a thread-local read on every
@@ -189,7 +189,13 @@ type Invariant<I, Y, R> = PhantomData<fn(I, Y, R) -> (I, Y, R)>;
 ///   the thread's first coroutine (which runs before sure's watch fires),
 ///   when the thread-local its body borrows was registered later still, or
 ///   is the one being destroyed (a `Coroutine` moved out of it there can
-///   also outlive the stack it points to).
+///   also outlive the stack it points to);
+/// - leaving it suspended while the thread exits (forgotten with
+///   [`std::mem::forget`], or leaked by the exit as above) when it started
+///   threads that use the value: suspended inside
+///   [`std::thread::scope`] inside `LocalKey::with`, it never joins them,
+///   and the exit destroys the value under them. Leaking the stack keeps
+///   what is on it alive, not what it borrowed from a thread-local.
 ///
 /// Take what you need out of a thread-local before suspending (clone an
 /// `Rc`, copy a value); or initialise the thread-locals that hold or drive

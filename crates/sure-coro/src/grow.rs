@@ -34,7 +34,7 @@ use crate::root::Payload;
 /// that, a call costs a thread-local load and a few comparisons while the
 /// caller stays on the stack it last asked from; the first call after
 /// moving to another stack looks it up in a process-wide registry, under a
-/// read lock. Only Linux knows a thread's own stack bounds; elsewhere this
+/// lock. Only Linux knows a thread's own stack bounds; elsewhere this
 /// is `None` there.
 #[inline]
 pub fn remaining_stack() -> Option<usize> {

@@ -14,9 +14,11 @@
 //! registered when the thread creates its first coroutine, whose destructor
 //! marks the thread as exiting. From then on a suspended coroutine that is
 //! dropped is leaked instead of unwound (its stack stays mapped and is
-//! never reused, as after `mem::forget`), which is sound whatever its body
-//! borrowed. What that cannot cover is documented on
-//! [`Coroutine`](crate::Coroutine), under "Thread exit".
+//! never reused, as after `mem::forget`), so nothing on its stack is freed
+//! or run again. That does not keep alive what its body borrowed from
+//! thread-locals, which the exit goes on to destroy: what that leaves to
+//! the user is documented on [`Coroutine`](crate::Coroutine), under
+//! "Edges".
 
 use std::cell::Cell;
 

@@ -13,14 +13,56 @@
 //! what reading a thread-local limit costs; only the first question after
 //! moving to another stack searches the registry.
 
-use std::cell::Cell;
+use std::cell::{Cell, UnsafeCell};
 use std::collections::BTreeMap;
 use std::ops::Range;
-use std::sync::RwLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// Every live stack's usable region, keyed by its top: `top -> bottom`.
-static REGISTRY: RwLock<BTreeMap<usize, usize>> = RwLock::new(BTreeMap::new());
+static REGISTRY: Registry = Registry {
+    locked: AtomicBool::new(false),
+    map: UnsafeCell::new(BTreeMap::new()),
+};
+
+/// The registry's map behind a lock of its own. Not std's `Mutex`: its
+/// critical sections are a few map operations (never user code, never a
+/// system call but the allocator's), and this lock's atomics are compiled
+/// with the crate, so ThreadSanitizer sees them even when std is not
+/// instrumented (as in `cargo xtask test`'s tsan stage, which would
+/// otherwise report every map access as a race).
+struct Registry {
+    locked: AtomicBool,
+    map: UnsafeCell<BTreeMap<usize, usize>>,
+}
+
+// SAFETY: the map is only reached through `with`, which holds the lock, so
+// one thread at a time touches it; the keys and values are plain numbers.
+unsafe impl Sync for Registry {}
+
+impl Registry {
+    /// Runs `f` on the map with the lock held.
+    fn with<T>(&self, f: impl FnOnce(&mut BTreeMap<usize, usize>) -> T) -> T {
+        while self
+            .locked
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            std::thread::yield_now();
+        }
+        /// Releases the lock when dropped, also if `f` panics (only an
+        /// allocation failure can make it, which aborts anyway).
+        struct Unlock<'a>(&'a AtomicBool);
+        impl Drop for Unlock<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Release);
+            }
+        }
+        let _unlock = Unlock(&self.locked);
+        // SAFETY: the lock is held until `_unlock` drops, after `f`: no
+        // other reference to the map exists meanwhile.
+        f(unsafe { &mut *self.map.get() })
+    }
+}
 
 /// Counts the stacks removed from the registry. A thread's remembered
 /// answer is valid only while this has not moved: a freed stack's addresses
@@ -42,19 +84,13 @@ thread_local! {
 
 /// Records a stack's usable region, `bottom..top`.
 pub(crate) fn register(bottom: usize, top: usize) {
-    REGISTRY
-        .write()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .insert(top, bottom);
+    REGISTRY.with(|map| map.insert(top, bottom));
 }
 
 /// Forgets the stack whose usable region ends at `top`, before its mapping
 /// is unmapped or handed over.
 pub(crate) fn deregister(top: usize) {
-    REGISTRY
-        .write()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .remove(&top);
+    REGISTRY.with(|map| map.remove(&top));
     REMOVALS.fetch_add(1, Ordering::Relaxed);
 }
 
@@ -103,13 +139,12 @@ fn look_up(addr: usize) -> Option<Range<usize>> {
     // Read before the search: a removal during it makes the next call look
     // again rather than trust this answer.
     let removals = REMOVALS.load(Ordering::Relaxed);
-    let found = REGISTRY
-        .read()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .range(addr + 1..)
-        .next()
-        .filter(|&(_, &bottom)| bottom <= addr)
-        .map(|(&top, &bottom)| bottom..top);
+    let found = REGISTRY.with(|map| {
+        map.range(addr + 1..)
+            .next()
+            .filter(|&(_, &bottom)| bottom <= addr)
+            .map(|(&top, &bottom)| bottom..top)
+    });
     let bounds = found.or_else(|| {
         crate::overflow::prepare_thread();
         let (lo, hi) = crate::overflow::thread_stack()?;
@@ -139,7 +174,7 @@ mod tests {
         // Nothing is mapped there now, or another test's stack is: the
         // answer must be a live stack's, not the remembered one.
         let registered = |bounds: &Range<usize>| {
-            REGISTRY.read().expect("not poisoned").get(&bounds.end) == Some(&bounds.start)
+            REGISTRY.with(|map| map.get(&bounds.end) == Some(&bounds.start))
         };
         assert!(stack_bounds(inside).is_none_or(|bounds| registered(&bounds)));
     }
