@@ -1,5 +1,6 @@
 //! The cross stages of `cargo xtask test`: the workspace's tests and
-//! examples built for aarch64 and riscv64 Linux and run under qemu-user.
+//! examples built for aarch64 and riscv64 Linux and run under qemu-user,
+//! and what is ported of it built for x86-64 Windows and run under wine.
 //!
 //! Rustup's pinned toolchain cannot add targets here, so these stages use a
 //! second, complete toolchain: Debian's `rustc-web`, `cargo-web` and
@@ -27,27 +28,56 @@ pub struct Target {
     pub triple: &'static str,
     /// Short name, for the stage's label.
     pub arch: &'static str,
-    /// The GNU triple of its cross gcc and of its sysroot under `/usr`.
+    /// The GNU triple of its cross gcc and of its libraries under `/usr`.
     gnu: &'static str,
-    /// The qemu-user binary that runs its programs.
-    qemu: &'static str,
+    /// The Debian package of that gcc.
+    gcc_package: &'static str,
+    /// The program that runs its binaries, and its Debian package.
+    emulator: (&'static str, &'static str),
+    /// The emulator's arguments before the binary.
+    emulator_args: &'static str,
+    /// Variables the emulator wants.
+    emulator_env: &'static [(&'static str, &'static str)],
 }
 
-/// The targets the cross stages test.
+/// The Linux targets the cross stages test.
 pub const TARGETS: [Target; 2] = [
     Target {
         triple: "aarch64-unknown-linux-gnu",
         arch: "aarch64",
         gnu: "aarch64-linux-gnu",
-        qemu: "qemu-aarch64",
+        gcc_package: "gcc-aarch64-linux-gnu",
+        emulator: ("qemu-aarch64", "qemu-user"),
+        emulator_args: "-L /usr/aarch64-linux-gnu",
+        emulator_env: &[],
     },
     Target {
         triple: "riscv64gc-unknown-linux-gnu",
         arch: "riscv64",
         gnu: "riscv64-linux-gnu",
-        qemu: "qemu-riscv64",
+        gcc_package: "gcc-riscv64-linux-gnu",
+        emulator: ("qemu-riscv64", "qemu-user"),
+        emulator_args: "-L /usr/riscv64-linux-gnu",
+        emulator_env: &[],
     },
 ];
+
+/// x86-64 Windows, run under wine. `x86_64-win7-windows-gnu` has the ABI
+/// of `x86_64-pc-windows-gnu`, whose std needs `ProcessPrng`
+/// (bcryptprimitives.dll), which Debian's wine 8 lacks: its programs do not
+/// start there, while win7-gnu's do.
+pub const WINDOWS: Target = Target {
+    triple: "x86_64-win7-windows-gnu",
+    arch: "windows",
+    gnu: "x86_64-w64-mingw32",
+    gcc_package: "gcc-mingw-w64-x86-64",
+    emulator: ("/usr/lib/wine/wine64", "wine64"),
+    emulator_args: "",
+    emulator_env: &[("WINEDEBUG", "-all")],
+};
+
+/// The Windows targets that must build, without a linker (`cargo check`).
+pub const WINDOWS_CHECKED: [&str; 2] = ["x86_64-pc-windows-gnu", "x86_64-pc-windows-msvc"];
 
 impl Target {
     /// Why this target cannot be tested on this machine, if it cannot: the
@@ -70,15 +100,15 @@ impl Target {
             ),
             (
                 tools::on_path(&linker),
-                format!("{linker} (package gcc-{})", self.gnu),
+                format!("{linker} (package {})", self.gcc_package),
             ),
             (
                 Path::new(&sysroot).is_dir(),
                 format!("{sysroot} (the target's libc for {linker})"),
             ),
             (
-                tools::on_path(self.qemu),
-                format!("{} (package qemu-user)", self.qemu),
+                tools::on_path(self.emulator.0) || Path::new(self.emulator.0).is_file(),
+                format!("{} (package {})", self.emulator.0, self.emulator.1),
             ),
         ];
         checks
@@ -89,7 +119,9 @@ impl Target {
 
     /// The runner cargo puts before every test binary and example.
     fn runner(&self) -> String {
-        format!("{} -L /usr/{}", self.qemu, self.gnu)
+        format!("{} {}", self.emulator.0, self.emulator_args)
+            .trim_end()
+            .to_owned()
     }
 
     /// A cargo command of the cross toolchain for this target: the
@@ -97,17 +129,8 @@ impl Target {
     /// of `args` (so that what follows a `--` still goes to the tests), with
     /// the linker, the runner and their companions set.
     pub fn cargo(&self, args: &[&str]) -> Cmd {
-        let target = env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
-        let target_dir = Path::new(&target).join("cross");
         let key = self.triple.to_uppercase().replace('-', "_");
-        let (subcommand, rest) = args.split_first().expect("a cargo subcommand");
-        let mut all = vec![*subcommand, "-Zbuild-std", "--target", self.triple];
-        all.extend_from_slice(rest);
-        Cmd::new(CARGO, all)
-            .env("RUSTC_BOOTSTRAP", "1")
-            .env("RUSTC", RUSTC)
-            .env("RUSTDOC", RUSTDOC)
-            .env("CARGO_TARGET_DIR", target_dir.to_string_lossy())
+        let mut command = cargo_for(self.triple, args)
             .env(
                 format!("CARGO_TARGET_{key}_LINKER"),
                 format!("{}-gcc", self.gnu),
@@ -115,6 +138,26 @@ impl Target {
             .env(format!("CARGO_TARGET_{key}_RUNNER"), self.runner())
             // Tests that re-run their own binary in a child process start
             // it through the emulator too.
-            .env("SURE_TEST_RUNNER", self.runner())
+            .env("SURE_TEST_RUNNER", self.runner());
+        for (key, value) in self.emulator_env {
+            command = command.env(*key, *value);
+        }
+        command
     }
+}
+
+/// A cargo command of the cross toolchain for `triple`, with neither
+/// linker nor runner: the subcommand `args[0]`, `-Zbuild-std --target
+/// <triple>`, then the rest of `args`.
+pub fn cargo_for(triple: &str, args: &[&str]) -> Cmd {
+    let target = env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    let target_dir = Path::new(&target).join("cross");
+    let (subcommand, rest) = args.split_first().expect("a cargo subcommand");
+    let mut all = vec![*subcommand, "-Zbuild-std", "--target", triple];
+    all.extend_from_slice(rest);
+    Cmd::new(CARGO, all)
+        .env("RUSTC_BOOTSTRAP", "1")
+        .env("RUSTC", RUSTC)
+        .env("RUSTDOC", RUSTDOC)
+        .env("CARGO_TARGET_DIR", target_dir.to_string_lossy())
 }

@@ -382,6 +382,7 @@ impl ExecutionContext {
         // bytes below it are in the writable region the caller provided.
         let machine = unsafe {
             MachineContext::setup(
+                stack.cast::<u8>().as_ptr(),
                 stack.cast::<u8>().as_ptr().add(top - bottom),
                 enter::<T>,
                 trampoline.as_ptr().cast(),

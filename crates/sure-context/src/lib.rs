@@ -1,4 +1,5 @@
-//! A hand-written context switch for x86-64, aarch64 and riscv64:
+//! A hand-written context switch for x86-64 (Linux and Windows), aarch64
+//! and riscv64:
 //! [`ExecutionContext`], enough on its own to build a scheduler, fibers or
 //! coroutines.
 //!
@@ -22,6 +23,7 @@
 //! | target | ABI | file |
 //! |---|---|---|
 //! | x86-64 Linux and BSDs | System V | `src/arch/x86_64.rs` |
+//! | x86-64 Windows (gnu, msvc) | Microsoft x64 | `src/arch/x86_64_windows.rs` |
 //! | aarch64 Linux | AAPCS64 | `src/arch/aarch64.rs` |
 //! | riscv64 Linux (`riscv64gc`) | LP64D | `src/arch/riscv64.rs` |
 //!

@@ -30,14 +30,19 @@ struct InitialFrame {
 // A multiple of 16, so every `sp` the frame gives is aligned.
 static_assertions::const_assert_eq!(size_of::<InitialFrame>() % 16, 0);
 
-/// Writes the initial frame of a new context below `top` and returns its
-/// saved stack pointer. The first switch into it enters the trampoline,
+/// Writes the initial frame of a new context below `top` (the stack's
+/// `bottom` is Windows' business) and returns its saved stack pointer. The first switch into it enters the trampoline,
 /// which calls `entry(object, from)`.
 ///
 /// # Safety
 /// `top` is 16-byte aligned and the `size_of::<InitialFrame>()` bytes
 /// below it are writable.
-pub(crate) unsafe fn initial_frame(top: *mut u8, entry: EntryFn, object: *mut u8) -> *mut u8 {
+pub(crate) unsafe fn initial_frame(
+    _bottom: *mut u8,
+    top: *mut u8,
+    entry: EntryFn,
+    object: *mut u8,
+) -> *mut u8 {
     let frame = InitialFrame {
         trampoline: sure_trampoline as *const () as usize,
         padding: 0,

@@ -21,15 +21,18 @@
 //! - `exit(target) -> !`: continues `target` without saving the current
 //!   execution, which must never be continued again. Safety: `target` is as
 //!   in `switch_call`; nothing on the current stack is used again.
-//! - `initial_frame(top, entry, object) -> sp`: writes the frame of a new
-//!   context below the 16-byte aligned `top` (the frame's bytes must be
-//!   writable), so that the first switch into it enters the trampoline,
-//!   which calls `entry(object, from)`. The trampoline's DWARF call-frame
-//!   information makes the unwinder continue, past the entry function,
-//!   into the execution that first switched here: the frame's link slot
-//!   points at that `ExecutionContext`, whose first word is the saved stack
-//!   pointer, whose layout the CFI describes; it is marked a signal frame
-//!   so that gdb accepts a caller frame at a lower address.
+//! - `initial_frame(bottom, top, entry, object) -> sp`: writes the frame of
+//!   a new context on the stack `bottom..top`, below the 16-byte aligned
+//!   `top` (the frame's bytes must be writable), so that the first switch
+//!   into it enters the trampoline, which calls `entry(object, from)`. Only
+//!   Windows uses `bottom`: its thread environment block records the
+//!   running stack's bounds. The trampoline's DWARF call-frame information
+//!   makes the unwinder continue, past the entry function, into the
+//!   execution that first switched here: the frame's link slot points at
+//!   that `ExecutionContext`, whose first word is the saved stack pointer,
+//!   whose layout the CFI describes; it is marked a signal frame so that
+//!   gdb accepts a caller frame at a lower address. (Windows reads no
+//!   DWARF; see `x86_64_windows`.)
 //! - `stack_pointer()`: the stack pointer register.
 //!
 //! The arriving side of every transfer finds the switcher's `save` location
@@ -75,17 +78,26 @@ unsafe fn place_frame<F>(top: *mut u8, frame: F) -> *mut u8 {
 }
 
 /// The link a context started by an exit gets: a context whose saved frame
-/// (six words, as large as any architecture's with `fp-control`) has a zero
-/// return address, where unwinders stop.
-static END_OF_STACK_FRAME: [usize; 6] = [0; 6];
+/// (ten words, as large as any architecture's with `fp-control`: x86-64
+/// Windows's) has zero return addresses, where unwinders stop.
+static END_OF_STACK_FRAME: [usize; 10] = [0; 10];
 /// A stand-in `ExecutionContext` (its first word is a saved stack pointer)
 /// pointing at [`END_OF_STACK_FRAME`], which the trampolines link to.
-static END_OF_STACK_CONTEXT: &[usize; 6] = &END_OF_STACK_FRAME;
+static END_OF_STACK_CONTEXT: &[usize; 10] = &END_OF_STACK_FRAME;
+
+#[cfg(target_arch = "x86_64")]
+#[macro_use]
+mod x86_64_switch;
 
 #[cfg(all(target_arch = "x86_64", unix))]
 mod x86_64;
 #[cfg(all(target_arch = "x86_64", unix))]
 pub(crate) use x86_64::*;
+
+#[cfg(all(target_arch = "x86_64", windows))]
+mod x86_64_windows;
+#[cfg(all(target_arch = "x86_64", windows))]
+pub(crate) use x86_64_windows::*;
 
 #[cfg(all(target_arch = "aarch64", target_os = "linux"))]
 mod aarch64;
@@ -110,10 +122,11 @@ pub(crate) use link_register::initial_frame;
 
 #[cfg(not(any(
     all(target_arch = "x86_64", unix),
+    all(target_arch = "x86_64", windows),
     all(target_arch = "aarch64", target_os = "linux"),
     all(target_arch = "riscv64", target_os = "linux"),
 )))]
 compile_error!(
-    "sure-context supports x86-64 with the System V ABI (Linux, BSDs), \
+    "sure-context supports x86-64 with the System V ABI (Linux, BSDs), x86-64 Windows, \
      aarch64 Linux and riscv64 Linux (riscv64gc) only"
 );

@@ -1,0 +1,207 @@
+//! The x86-64 Windows (Microsoft x64 ABI) context switch.
+//!
+//! The same design as the System V switch (`x86_64.rs`): a call into a
+//! naked function on resume, the matching `ret` on suspend, so that the
+//! return-stack buffer predicts a round trip. Two things differ.
+//!
+//! - **More callee-saved registers.** The Microsoft ABI also preserves
+//!   rdi, rsi and xmm6-xmm15. The asm declares `clobber_abi("sysv64")`,
+//!   whose clobbers include all of them, so the compiler saves those live
+//!   at the switch in the enclosing Win64 function (with unwind info of its
+//!   own), and only rbx and rbp are pushed by hand, as on Linux.
+//! - **The thread environment block (TEB) describes the running stack.**
+//!   Stack probes (`__chkstk` on msvc reads `StackLimit`), stack growth
+//!   and exception dispatch (which rejects frames outside
+//!   `StackLimit..StackBase`, so a panic could not even be caught) all read
+//!   it through `gs`. Every switch therefore saves five of its fields on
+//!   the switching stack and restores them when continued, as
+//!   `SwitchToFiber` does: `ExceptionList` (`gs:[0x0]`, unused on x64 but
+//!   read by wine), `StackBase` (`gs:[0x8]`), `StackLimit` (`gs:[0x10]`),
+//!   `DeallocationStack` (`gs:[0x1478]`) and `GuaranteedStackBytes`
+//!   (`gs:[0x1748]`). A new context's values come from its stack region,
+//!   in its initial frame.
+//!
+//! # Saved context layout
+//!
+//! ```text
+//! higher addresses
+//! |  resume address, again        |  sp + 64 (+ 8 with `fp-control`)
+//! |  saved rbp                    |  sp + 56
+//! |  saved rbx                    |  sp + 48
+//! |  ExceptionList                |  sp + 40
+//! |  StackBase                    |  sp + 32
+//! |  StackLimit                   |  sp + 24
+//! |  DeallocationStack            |  sp + 16
+//! |  GuaranteedStackBytes         |  sp + 8
+//! | [MXCSR | x87 CW]              |  sp + 8, only with `fp-control`
+//! |  resume address               |  sp      <- ExecutionContext::stack_pointer
+//! lower addresses
+//! ```
+//!
+//! The second copy of the resume address, at the top, is for the unwinder
+//! (see below); it costs a `lea`, a `push` and an `add` per switch.
+//!
+//! # Unwinding
+//!
+//! Panics never cross a switch: sure-coro catches them at the coroutine's
+//! root and raises them again on the resumer's side, and a forced unwind
+//! starts on the coroutine's own stack. Exception dispatch could not carry
+//! one across anyway: it does not switch the TEB's stack fields.
+//!
+//! Backtraces do cross, as with DWARF CFI on Linux, through the
+//! trampoline's SEH unwind codes (the technique is corosensei's). The
+//! trampoline points rbp, which every function below it keeps, at the link
+//! `ExecutionContext`; its codes, applied by the unwinder in reverse order,
+//! say: the frame is at rbp (`setframe`); "rsp was saved at offset 0"
+//! (`savereg rsp`), which loads the link's saved stack pointer, moving the
+//! walk onto the resumer's stack; skip the resume address, FP control slot
+//! and TEB fields (`stackalloc`); pop rbx and rbp (`pushreg`); and return
+//! through the copy of the resume address at the top.
+
+use core::arch::naked_asm;
+
+use super::{EntryFn, place_frame};
+
+pub(crate) use super::x86_64_switch::{exit, stack_pointer};
+
+/// Pushes the unwinder's copy of the resume address (label `2`), rbp, rbx
+/// and the TEB's stack fields: the part of a saved context above the resume
+/// address (and the FP control slot).
+macro_rules! save_registers_and_teb {
+    () => {
+        concat!(
+            "lea rax, [rip + 2f]\n", // the resume address again, for the unwinder: the
+            "push rax\n",            // trampoline's unwind codes return through it
+            "push rbp\n",            // not declarable as clobbered: by hand
+            "push rbx\n",            // likewise
+            "push qword ptr gs:[0x0]\n", // ExceptionList
+            "push qword ptr gs:[0x8]\n", // StackBase: the stack's top
+            "push qword ptr gs:[0x10]\n", // StackLimit: its committed bottom
+            "push qword ptr gs:[0x1478]\n", // DeallocationStack: its allocation base
+            "push qword ptr gs:[0x1748]\n", // GuaranteedStackBytes
+        )
+    };
+}
+
+/// Pops what [`save_registers_and_teb`] pushed, back into the TEB and the
+/// registers.
+macro_rules! restore_registers_and_teb {
+    () => {
+        concat!(
+            "pop qword ptr gs:[0x1748]\n",
+            "pop qword ptr gs:[0x1478]\n",
+            "pop qword ptr gs:[0x10]\n",
+            "pop qword ptr gs:[0x8]\n",
+            "pop qword ptr gs:[0x0]\n",
+            "pop rbx\n",
+            "pop rbp\n",
+            "add rsp, 8\n", // the unwinder's copy of the resume address
+        )
+    };
+}
+
+/// Bytes of a saved context from its stack pointer up to the saved rbx:
+/// the resume address, the FP control slot and the five TEB fields.
+macro_rules! below_saved_rbx {
+    () => {
+        with_fp_control!("56", "48",)
+    };
+}
+
+x86_64_switches!(save: save_registers_and_teb!(), restore: restore_registers_and_teb!());
+
+/// The initial frame [`initial_frame`] writes below the stack's top. The
+/// first switch pops `trampoline`; [`sure_trampoline`] pops the TEB fields
+/// and starts with `rsp` at `padding`.
+#[repr(C)]
+struct InitialFrame {
+    trampoline: usize,
+    guaranteed_stack_bytes: usize,
+    deallocation_stack: usize,
+    stack_limit: usize,
+    stack_base: usize,
+    /// The end of the SEH chain, as a new thread's: `-1`.
+    exception_list: usize,
+    /// Puts `rsp` at 8 mod 16 at the entry function's first instruction,
+    /// after the trampoline's 32 bytes of shadow space and fake return
+    /// address: the ABI's alignment at a function entry.
+    padding: usize,
+    object: usize,
+    entry: usize,
+    /// The ExecutionContext that first switched here.
+    link: usize,
+}
+
+static_assertions::const_assert_eq!(size_of::<InitialFrame>() % 16, 0);
+
+/// Writes the initial frame of a new context on the stack `bottom..top`
+/// and returns its saved stack pointer. The first switch into it enters
+/// [`sure_trampoline`], which sets the TEB's stack fields to that stack and
+/// calls `entry(object, from)`.
+///
+/// # Safety
+/// `top` is 16-byte aligned, the `size_of::<InitialFrame>()` bytes below it
+/// are writable, and `bottom..top` is committed stack memory.
+pub(crate) unsafe fn initial_frame(
+    bottom: *mut u8,
+    top: *mut u8,
+    entry: EntryFn,
+    object: *mut u8,
+) -> *mut u8 {
+    let frame = InitialFrame {
+        trampoline: sure_trampoline as *const () as usize,
+        guaranteed_stack_bytes: 0,
+        deallocation_stack: bottom as usize,
+        stack_limit: bottom as usize,
+        stack_base: top as usize,
+        exception_list: usize::MAX,
+        padding: 0,
+        object: object as usize,
+        entry: entry as usize,
+        link: 0,
+    };
+    // SAFETY: `top` and the frame's bytes below it are as `place_frame`
+    // requires, by this function's contract.
+    unsafe { place_frame(top, frame) }
+}
+
+/// The first code a new context runs, entered with `rsp` at the initial
+/// frame's `guaranteed_stack_bytes` and `rdi` = where the switching
+/// execution saved itself (0 after an exit). Its unwind codes are the
+/// module's "Unwinding"; they describe the frame below the entry function,
+/// so they all sit after the code that sets rbp, at the end of the prologue.
+#[unsafe(naked)]
+unsafe extern "C" fn sure_trampoline() {
+    naked_asm!(
+        "sure_context_trampoline:",       // a local name for the unwind info's function
+        ".seh_proc sure_context_trampoline",
+        "pop qword ptr gs:[0x1748]",      // GuaranteedStackBytes
+        "pop qword ptr gs:[0x1478]",      // DeallocationStack = the stack's bottom
+        "pop qword ptr gs:[0x10]",        // StackLimit = the stack's bottom
+        "pop qword ptr gs:[0x8]",         // StackBase = the stack's top
+        "pop qword ptr gs:[0x0]",         // ExceptionList = -1, the end of the chain
+        "mov rdx, rdi",                   // second argument: where the switcher saved itself
+        "test rdi, rdi",                  // started by an exit: nothing to link to
+        "jnz 2f",
+        "lea rdi, [rip + {end}]",         // link to the frame that ends backtraces
+        "2:",
+        "mov [rsp + 24], rdi",            // link slot (top - 8)
+        "mov rbp, rdi",                   // the unwinder's frame: the link context
+        "mov rcx, [rsp + 8]",             // first argument: the object pointer (top - 24)
+        "sub rsp, 32",                    // the callee's shadow space
+        ".seh_pushreg rbp",               // unwound last: rbp from the resumer's saved context
+        ".seh_pushreg rbx",               // then rbx, below it
+        concat!(".seh_stackalloc ", below_saved_rbx!()), // skip up to the saved rbx
+        ".seh_savereg rsp, 0",            // rsp = [frame]: the link's saved stack pointer
+        ".seh_setframe rbp, 0",           // unwound first: the frame is at rbp, the link
+        ".seh_endprologue",
+        "lea rax, [rip + 3f]",            // fake return address into this function
+        "push rax",                       // rsp = 8 mod 16, as at a call
+        "jmp [rsp + 56]",                 // entry function (top - 16); the RSB keeps the
+                                          // switcher's entry
+        "3:",
+        "ud2",                            // the entry function never returns
+        ".seh_endproc",
+        end = sym super::END_OF_STACK_CONTEXT,
+    )
+}
