@@ -118,8 +118,9 @@ pub(crate) fn deregister(top: usize) {
 /// ```
 ///
 /// The first call on a thread prepares it as [`overflow::prepare_thread`]
-/// does, which is where its own stack's bounds are read. Only Linux knows a
-/// thread's own bounds; elsewhere only stacks of this crate are found.
+/// does, which is where its own stack's bounds are read on Linux; Windows
+/// tells them (`GetCurrentThreadStackLimits`). On other systems only stacks
+/// of this crate are found.
 ///
 /// [`overflow::prepare_thread`]: crate::overflow::prepare_thread
 #[inline]
@@ -146,8 +147,7 @@ fn look_up(addr: usize) -> Option<Range<usize>> {
             .map(|(&top, &bottom)| bottom..top)
     });
     let bounds = found.or_else(|| {
-        crate::overflow::prepare_thread();
-        let (lo, hi) = crate::overflow::thread_stack()?;
+        let (lo, hi) = thread_stack()?;
         (lo..hi).contains(&addr).then_some(lo..hi)
     })?;
     let _ = LAST.try_with(|last| {
@@ -158,6 +158,27 @@ fn look_up(addr: usize) -> Option<Range<usize>> {
         })
     });
     Some(bounds)
+}
+
+/// The calling thread's own stack, `lo..hi`, as far as it is usable.
+#[cfg(not(windows))]
+fn thread_stack() -> Option<(usize, usize)> {
+    // Preparing the thread is where its bounds are read (Linux only).
+    crate::overflow::prepare_thread();
+    crate::overflow::thread_stack()
+}
+
+/// The calling thread's own stack, `lo..hi`, as far as it is usable: from
+/// `GetCurrentThreadStackLimits`, whose low end is the whole reservation's,
+/// less the three pages at its bottom that Windows keeps for its guard page
+/// and the room to handle a stack overflow (as stacker reckons them).
+#[cfg(windows)]
+fn thread_stack() -> Option<(usize, usize)> {
+    let (mut lo, mut hi) = (0usize, 0usize);
+    // SAFETY: writes the two bounds into the locals.
+    unsafe { windows_sys::Win32::System::Threading::GetCurrentThreadStackLimits(&mut lo, &mut hi) };
+    let lo = lo.checked_add(3 * crate::page_size())?;
+    (lo < hi).then_some((lo, hi))
 }
 
 #[cfg(test)]

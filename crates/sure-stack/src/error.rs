@@ -2,13 +2,17 @@
 //! telling mapping exhaustion (`vm.max_map_count`) apart from other failures.
 
 use core::fmt;
-use std::io::{self, Read};
+use std::io;
+#[cfg(unix)]
+use std::io::Read;
 
+#[cfg(unix)]
 use nix::errno::Errno;
 
 /// How close to `vm.max_map_count` the process's mapping count must be for an
 /// `mmap` `ENOMEM` to be blamed on the mapping limit. Other threads may map
 /// and unmap memory between the failure and the count, hence a margin.
+#[cfg(unix)]
 const MAP_COUNT_MARGIN: usize = 16;
 
 /// Why a stack could not be allocated.
@@ -69,24 +73,44 @@ pub enum StackError {
         max_map_count: Option<usize>,
     },
 
-    /// `mmap` or `mprotect` failed for another reason.
+    /// `mmap` or `mprotect` (on Windows `VirtualAlloc` or `VirtualProtect`)
+    /// failed for another reason.
     #[error(
-        "{call} of a {bytes}-byte stack mapping failed: {errno}. The system may be out of \
-         memory or address space: check `ulimit -v` and vm.overcommit_memory, ask for a \
-         smaller stack, or free stacks"
+        "{call} of a {bytes}-byte stack mapping failed: {error}. The system may be out of \
+         memory or address space: ask for a smaller stack or free stacks, and check {limits}"
     )]
     #[non_exhaustive]
     Map {
-        /// The system call that failed: `"mmap"` or `"mprotect"`.
+        /// The system call that failed: `"mmap"` or `"mprotect"`
+        /// (`"VirtualAlloc"` or `"VirtualProtect"`).
         call: &'static str,
         /// The size of the whole mapping (usable bytes plus the guard page).
         bytes: usize,
-        /// The error the system call returned.
-        errno: Errno,
+        /// The error the system call returned (`errno`, or Windows'
+        /// `GetLastError`).
+        error: io::Error,
+        /// What limits the system puts on memory, for the message.
+        #[doc(hidden)]
+        limits: Limits,
     },
 }
 
 static_assertions::assert_impl_all!(StackError: Send, Sync, std::error::Error);
+
+/// The system's memory limits worth checking when a mapping fails, as the
+/// message names them.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits;
+
+impl fmt::Display for Limits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if cfg!(windows) {
+            f.write_str("the commit limit (the page file's size)")
+        } else {
+            f.write_str("`ulimit -v` and vm.overcommit_memory")
+        }
+    }
+}
 
 /// A count that may be missing: the number, or "unknown" if it could not be
 /// read. Formats without allocating.
@@ -144,6 +168,17 @@ fn fmt_invalid_size(
     }
 }
 
+/// The error of a failed call on Windows: what `GetLastError` says.
+#[cfg(windows)]
+pub(crate) fn last_error(call: &'static str, bytes: usize) -> StackError {
+    StackError::Map {
+        call,
+        bytes,
+        error: io::Error::last_os_error(),
+        limits: Limits,
+    }
+}
+
 /// Reads the file at `path` in chunks into a buffer on the stack, passing
 /// each chunk to `chunk`. `None` if it cannot be opened or read.
 ///
@@ -152,6 +187,7 @@ fn fmt_invalid_size(
 /// can get no more memory (its `mmap` hits the same limit, and so does
 /// extending the main heap with `brk`). The buffer is small because this may
 /// run on a coroutine's stack.
+#[cfg(unix)]
 fn read_in_chunks(path: &str, mut chunk: impl FnMut(&[u8])) -> Option<()> {
     // Paths this short are turned into C strings on the stack, not the heap.
     let mut file = std::fs::File::open(path).ok()?;
@@ -168,6 +204,7 @@ fn read_in_chunks(path: &str, mut chunk: impl FnMut(&[u8])) -> Option<()> {
 
 /// Counts the lines of `/proc/self/maps`: the process's memory mappings
 /// (plus one for `[vsyscall]` where the kernel lists it).
+#[cfg(unix)]
 fn mapping_count() -> Option<usize> {
     let mut lines = 0;
     read_in_chunks("/proc/self/maps", |chunk| {
@@ -177,6 +214,7 @@ fn mapping_count() -> Option<usize> {
 }
 
 /// Reads `/proc/sys/vm/max_map_count`.
+#[cfg(unix)]
 fn max_map_count() -> Option<usize> {
     // A decimal `usize` and a newline; anything longer is not a count.
     let mut text = [0u8; 24];
@@ -199,6 +237,7 @@ fn max_map_count() -> Option<usize> {
 
 /// Whether an `mmap` `ENOMEM` is due to the mapping limit: the mapping count
 /// is within [`MAP_COUNT_MARGIN`] of the limit.
+#[cfg(unix)]
 fn near_mapping_limit(mappings: Option<usize>, max_map_count: Option<usize>) -> bool {
     match (mappings, max_map_count) {
         (Some(n), Some(max)) => n >= max.saturating_sub(MAP_COUNT_MARGIN),
@@ -207,6 +246,7 @@ fn near_mapping_limit(mappings: Option<usize>, max_map_count: Option<usize>) -> 
 }
 
 /// Turns a failed `mmap` / `mprotect` into a [`StackError`].
+#[cfg(unix)]
 pub(crate) fn classify(call: &'static str, bytes: usize, errno: Errno) -> StackError {
     if errno == Errno::ENOMEM {
         let mappings = mapping_count();
@@ -221,7 +261,12 @@ pub(crate) fn classify(call: &'static str, bytes: usize, errno: Errno) -> StackE
             };
         }
     }
-    StackError::Map { call, bytes, errno }
+    StackError::Map {
+        call,
+        bytes,
+        error: io::Error::from_raw_os_error(errno as i32),
+        limits: Limits,
+    }
 }
 
 #[cfg(test)]
@@ -276,12 +321,14 @@ mod tests {
     }
 
     /// Lines of `/proc/self/maps` read the simple way, allocating.
+    #[cfg(unix)]
     fn lines_of_maps() -> usize {
         let maps = std::fs::read("/proc/self/maps").unwrap();
         maps.iter().filter(|&&b| b == b'\n').count()
     }
 
     #[test]
+    #[cfg(unix)]
     fn the_mapping_count_reads_the_whole_file() {
         // 200 stacks make 400 more lines: many chunks of 4096 bytes.
         let stacks: Vec<crate::Stack> = (0..200)
@@ -298,6 +345,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)]
     fn max_map_count_is_the_sysctl() {
         let expected = std::fs::read_to_string("/proc/sys/vm/max_map_count")
             .ok()
@@ -332,6 +380,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)]
     fn near_limit_needs_both_numbers_and_the_margin() {
         assert!(!near_mapping_limit(None, Some(65530)));
         assert!(!near_mapping_limit(Some(65530), None));
@@ -345,6 +394,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)]
     fn mprotect_enomem_is_the_mapping_limit() {
         let err = classify("mprotect", 1 << 20, Errno::ENOMEM);
         assert!(
@@ -371,37 +421,41 @@ mod tests {
     }
 
     #[test]
+    #[cfg(unix)]
     fn mmap_enomem_far_from_the_limit_is_a_map_error() {
         // This test process uses far fewer mappings than the limit.
         let err = classify("mmap", 1 << 20, Errno::ENOMEM);
         assert!(
             matches!(
-                err,
+                &err,
                 StackError::Map {
                     call: "mmap",
-                    errno: Errno::ENOMEM,
-                    bytes: 1_048_576
-                }
+                    error,
+                    bytes: 1_048_576,
+                    ..
+                } if error.raw_os_error() == Some(Errno::ENOMEM as i32)
             ),
             "{err:?}"
         );
         let msg = err.to_string();
         assert!(msg.contains("mmap"), "{msg}");
         assert!(msg.contains("1048576"), "{msg}");
-        assert!(msg.contains("ENOMEM"), "{msg}");
+        assert!(msg.contains("os error 12"), "{msg}");
+        assert!(msg.contains("vm.overcommit_memory"), "{msg}");
     }
 
     #[test]
+    #[cfg(unix)]
     fn other_errnos_are_map_errors() {
         let err = classify("mprotect", 8192, Errno::EACCES);
         assert!(
             matches!(
-                err,
+                &err,
                 StackError::Map {
                     call: "mprotect",
-                    errno: Errno::EACCES,
+                    error,
                     ..
-                }
+                } if error.raw_os_error() == Some(Errno::EACCES as i32)
             ),
             "{err:?}"
         );

@@ -69,13 +69,18 @@
 //! ```
 //!
 //! This crate supports Linux (it reads `/proc` to diagnose mapping
-//! exhaustion).
+//! exhaustion) and Windows, where a stack is one `VirtualAlloc`
+//! reservation, committed whole (which charges the commit limit but, as on
+//! Linux, takes memory only for the pages touched), with a `PAGE_NOACCESS`
+//! guard page. Overflow reports ([`overflow`]) are Linux's only: on Windows
+//! an overflow ends the process with `STATUS_ACCESS_VIOLATION`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 mod bounds;
 mod error;
 mod label;
+mod mapping;
 pub mod overflow;
 mod pool;
 mod stack;

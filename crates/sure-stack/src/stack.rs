@@ -6,10 +6,8 @@ use core::num::NonZeroUsize;
 use core::ops::Range;
 use core::ptr::NonNull;
 
-use nix::sys::mman::{self, MapFlags, ProtFlags};
-
 use crate::bounds;
-use crate::error::classify;
+use crate::mapping;
 use crate::valgrind;
 use crate::{MIN_STACK_SIZE, StackError, page_size};
 
@@ -140,36 +138,8 @@ impl Stack {
             return Err(invalid_size(bytes));
         };
 
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        let flags = MapFlags::MAP_PRIVATE | MapFlags::MAP_NORESERVE | MapFlags::MAP_STACK;
-        #[cfg(not(any(target_os = "linux", target_os = "android")))]
-        let flags = MapFlags::MAP_PRIVATE | MapFlags::MAP_NORESERVE;
-
-        // SAFETY: we ask for a fresh anonymous mapping at an address of the
-        // kernel's choosing (no MAP_FIXED), so no existing memory is
-        // affected; the result is only used through the returned pointer.
-        let mapping = unsafe {
-            mman::mmap_anonymous(
-                None,
-                length,
-                ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
-                flags,
-            )
-        }
-        .map_err(|errno| classify("mmap", mapping_len, errno))?;
-
-        // From here on the mapping is owned by `stack`: if mprotect fails,
-        // dropping `stack` deregisters and unmaps it before the error is
-        // returned.
-        let stack = Stack::own(mapping.cast(), mapping_len);
-
-        // SAFETY: the first page of the mapping we just created belongs to us
-        // alone and nothing points into it yet; making it inaccessible
-        // invalidates no reference.
-        unsafe { mman::mprotect(mapping, page, ProtFlags::PROT_NONE) }
-            .map_err(|errno| classify("mprotect", mapping_len, errno))?;
-
-        Ok(stack)
+        let mapping = mapping::map_guarded(length)?;
+        Ok(Stack::own(mapping, mapping_len))
     }
 
     /// Takes ownership of the mapping at `mapping` and registers its usable
@@ -371,10 +341,8 @@ impl Drop for Stack {
         // SAFETY: `self` exclusively owns the whole mapping (created by
         // `allocate_at_least`, or handed back through `from_raw` whose
         // contract guarantees the same), and after drop nothing can reach it
-        // through this `Stack`. Unmapping the whole mapping splits nothing, so
-        // it cannot fail for lack of mappings; should it fail anyway the
-        // memory merely leaks.
-        let _ = unsafe { mman::munmap(mapping.cast(), mapping_len) };
+        // through this `Stack`.
+        unsafe { mapping::unmap(mapping, mapping_len) };
     }
 }
 

@@ -6,15 +6,14 @@
 //! written, and stays resident until the mapping is freed (or the pages are
 //! discarded). Since a stack grows down from its top, the lowest resident
 //! page marks the deepest point any code on it has reached: `mincore(2)`
-//! tells, with one system call per 256 pages, and nothing has to be done
-//! beforehand (no painting, no guard marks), so a stack nobody asks about
-//! costs nothing. The figure is exact to within a page: the deepest byte
+//! tells (on Windows, `QueryWorkingSetEx`), with one system call per 256
+//! pages, and nothing has to be done beforehand (no painting, no guard
+//! marks), so a stack nobody asks about costs nothing. The figure is exact to within a page: the deepest byte
 //! touched lies somewhere in that page.
 
 use std::io;
 
-use nix::libc::{self, c_void};
-
+use crate::mapping::{BATCH, discard, resident};
 use crate::{Stack, page_size};
 
 impl Stack {
@@ -45,25 +44,19 @@ impl Stack {
     /// ```
     ///
     /// # Errors
-    /// What `mincore(2)` reported if it failed (it does not, for a mapping
-    /// that exists, short of the kernel running out of memory: `EAGAIN`).
+    /// What `mincore(2)` (`QueryWorkingSetEx`) reported if it failed (it
+    /// does not, for a mapping that exists, short of the kernel running out
+    /// of memory: `EAGAIN`).
     pub fn peak_usage(&self) -> io::Result<usize> {
         let page = page_size();
         let top = self.top().as_ptr() as usize;
-        let mut resident = [0u8; 256];
         let mut at = self.bottom().as_ptr() as usize;
         while at < top {
-            let pages = ((top - at) / page).min(resident.len());
-            // SAFETY: `at..at + pages * page` is page aligned and inside
-            // this stack's mapping; mincore only reads the page tables and
-            // writes one byte per page into `resident`, which has room.
-            let failed =
-                unsafe { libc::mincore(at as *mut c_void, pages * page, resident.as_mut_ptr()) }
-                    != 0;
-            if failed {
-                return Err(io::Error::last_os_error());
-            }
-            if let Some(first) = resident[..pages].iter().position(|page| page & 1 != 0) {
+            let pages = ((top - at) / page).min(BATCH);
+            // SAFETY: `at..at + pages * page` is page aligned and inside this
+            // stack's mapping, which `self` keeps alive.
+            let mut flags = unsafe { resident(at, pages)? };
+            if let Some(first) = flags.position(|resident| resident) {
                 return Ok(top - (at + first * page));
             }
             at += pages * page;
@@ -84,7 +77,8 @@ impl Stack {
     /// points there.
     ///
     /// # Errors
-    /// What `madvise(2)` reported if it failed.
+    /// What `madvise(2)` (`VirtualFree` or `VirtualAlloc`) reported if it
+    /// failed.
     pub unsafe fn discard_below(&self, addr: *const u8) -> io::Result<()> {
         let bottom = self.bottom().as_ptr() as usize;
         let end = (addr as usize).clamp(bottom, self.top().as_ptr() as usize);
@@ -93,14 +87,10 @@ impl Stack {
             return Ok(());
         }
         // SAFETY: `bottom..bottom + len` is page aligned and inside this
-        // stack's private anonymous mapping, and the caller guarantees that
-        // nothing there is in use, so replacing it with zero pages changes
-        // nothing anyone reads.
-        let failed = unsafe { libc::madvise(bottom as *mut c_void, len, libc::MADV_DONTNEED) } != 0;
-        if failed {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
+        // stack's mapping, and the caller guarantees that nothing there is
+        // in use, so replacing it with zero pages changes nothing anyone
+        // reads.
+        unsafe { discard(bottom, len) }
     }
 }
 

@@ -25,6 +25,10 @@
 //! cheaply (one `mprotect` per two mappings, inside one reserved region), so
 //! that it still reaches the limit quickly. `SURE_MAP_LIMIT_HEADROOM=<n>`
 //! forces that path with `n` mappings left, to test it on any machine.
+//!
+//! Unix only: Windows has no limit on the number of mappings (its stacks
+//! are bounded by the commit limit, which `StackError::Map` reports).
+#![cfg(unix)]
 
 use std::io::Read;
 use std::num::NonZeroUsize;

@@ -2,10 +2,12 @@
 
 mod common;
 
+#[cfg(unix)]
 use std::os::unix::process::ExitStatusExt;
 use std::process::Output;
 
 use common::this_test_binary;
+#[cfg(unix)]
 use nix::sys::signal::Signal;
 use sure_stack::{DEFAULT_STACK_SIZE, MIN_STACK_SIZE, RawStack, Stack, page_size};
 
@@ -31,6 +33,7 @@ fn child_mode() -> Option<String> {
 /// and prints whether it survived (exiting 0 if it did).
 fn child_write(at: impl Fn(&Stack) -> *mut u8, what: &str) -> ! {
     // A crash must not leave a core file behind.
+    #[cfg(unix)]
     nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, 0, 0).unwrap();
     let stack = Stack::allocate_at_least(MIN_STACK_SIZE).unwrap();
     let ptr = at(&stack);
@@ -46,6 +49,27 @@ fn child_write(at: impl Fn(&Stack) -> *mut u8, what: &str) -> ! {
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// How a process dies of a write to a guard page.
+#[cfg(unix)]
+fn assert_died_of_the_guard_page(out: &Output, mode: &str) {
+    assert_eq!(
+        out.status.signal(),
+        Some(Signal::SIGSEGV as i32),
+        "{mode}: the child should die of SIGSEGV: {out:?}"
+    );
+}
+
+/// How a process dies of a write to a guard page: Windows' access
+/// violation, `STATUS_ACCESS_VIOLATION` as its exit code.
+#[cfg(windows)]
+fn assert_died_of_the_guard_page(out: &Output, mode: &str) {
+    assert_eq!(
+        out.status.code(),
+        Some(0xC000_0005_u32 as i32),
+        "{mode}: the child should die of an access violation: {out:?}"
+    );
 }
 
 #[test]
@@ -65,11 +89,7 @@ fn guard_page_write_kills_with_sigsegv() {
             "the child did not reach the write ({mode}): {out:?}"
         );
         assert!(!text.contains("child: survived"), "{mode}: {text}");
-        assert_eq!(
-            out.status.signal(),
-            Some(Signal::SIGSEGV as i32),
-            "{mode}: the child should die of SIGSEGV: {out:?}"
-        );
+        assert_died_of_the_guard_page(&out, mode);
     }
 }
 

@@ -2,6 +2,9 @@
 //!
 //! This file holds a single test so that it runs alone in its own process and
 //! the count of `/proc/self/maps` lines is not disturbed by other tests.
+//!
+//! Unix only, where the mappings can be counted this way.
+#![cfg(unix)]
 
 use sure_stack::{MIN_STACK_SIZE, Stack, StackPool};
 
