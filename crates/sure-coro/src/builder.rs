@@ -241,7 +241,7 @@ where
         stack.len(),
     );
     let named = name.is_some();
-    let region = stack.region();
+    let region = stack.context_region();
     // The top LABEL_BYTES are the name's, named or not: a stack keeps its
     // layout whoever ran on it before.
     let below_label =

@@ -22,8 +22,10 @@
 /// Any stack that is not the thread's own counts, once the thread has
 /// created a coroutine: a task of a scheduler built on `sure-context` alone
 /// on such a thread, or a signal handler on an alternate stack, is "inside"
-/// too. A thread that never created a coroutine is never inside one. Only
-/// Linux records the bounds; elsewhere this returns `false`.
+/// too. A thread that never created a coroutine is never inside one. Linux
+/// and Windows record the bounds (Windows when the thread first creates a
+/// coroutine on its own stack: its thread environment block follows the
+/// running stack); elsewhere this returns `false`.
 #[inline]
 pub fn is_inside_coroutine() -> bool {
     let Some((lo, hi)) = sure_stack::overflow::thread_stack() else {

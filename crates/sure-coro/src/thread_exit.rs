@@ -19,6 +19,15 @@
 //! thread-locals, which the exit goes on to destroy: what that leaves to
 //! the user is documented on [`Coroutine`](crate::Coroutine), under
 //! "Edges".
+//!
+//! Windows needs another watch. Its gnu targets keep std's thread-locals
+//! in system TLS slots, destroyed in the reverse order in which their keys
+//! were first created anywhere in the process, not per thread; and a
+//! destroyed one comes back with its initial value when used again, so no
+//! thread-local of std's can carry "exiting" to the end. There, a TLS
+//! callback of this crate's (`.CRT$XLAA`, run before std's `.CRT$XLB` one
+//! that destroys the thread-locals) marks the thread in a system TLS slot
+//! of its own, which nothing destroys.
 
 use std::cell::Cell;
 
@@ -52,6 +61,74 @@ impl Drop for ExitWatch {
     }
 }
 
+/// The exit mark of Windows' threads: a system TLS slot that this crate's
+/// TLS callback sets when a thread (or the process) starts to end.
+#[cfg(windows)]
+mod exit_mark {
+    use core::ffi::c_void;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use windows_sys::Win32::System::Threading::{
+        TLS_OUT_OF_INDEXES, TlsAlloc, TlsFree, TlsGetValue, TlsSetValue,
+    };
+
+    /// The slot, allocated when the process creates its first coroutine.
+    static SLOT: AtomicU32 = AtomicU32::new(TLS_OUT_OF_INDEXES);
+
+    /// Called by the loader on every thread's start and end, and the
+    /// process's. `.CRT$XLAA` sorts after the C runtime's `.CRT$XLA` start
+    /// marker and before std's `.CRT$XLB` callback.
+    #[used]
+    #[unsafe(link_section = ".CRT$XLAA")]
+    static CALLBACK: unsafe extern "system" fn(*mut c_void, u32, *mut c_void) = on_tls_callback;
+
+    /// Marks the thread when it, or the process, detaches.
+    unsafe extern "system" fn on_tls_callback(_module: *mut c_void, reason: u32, _: *mut c_void) {
+        const DLL_PROCESS_DETACH: u32 = 0;
+        const DLL_THREAD_DETACH: u32 = 3;
+        let slot = SLOT.load(Ordering::Acquire);
+        if (reason == DLL_THREAD_DETACH || reason == DLL_PROCESS_DETACH)
+            && slot != TLS_OUT_OF_INDEXES
+        {
+            // SAFETY: the slot is this process's, allocated below and never
+            // freed; any non-null value means "exiting".
+            unsafe { TlsSetValue(slot, core::ptr::without_provenance(1)) };
+        }
+    }
+
+    /// Allocates the slot, once per process.
+    pub(super) fn allocate() {
+        // Keeps the callback in the image: the linker keeps what is read.
+        // SAFETY: a plain read of a static.
+        let _ = unsafe { core::ptr::from_ref(&CALLBACK).read_volatile() };
+        if SLOT.load(Ordering::Acquire) != TLS_OUT_OF_INDEXES {
+            return;
+        }
+        // SAFETY: TlsAlloc has no preconditions.
+        let slot = unsafe { TlsAlloc() };
+        if SLOT
+            .compare_exchange(
+                TLS_OUT_OF_INDEXES,
+                slot,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_err()
+        {
+            // SAFETY: the slot just allocated, which no one else knows.
+            unsafe { TlsFree(slot) };
+        }
+    }
+
+    /// Whether this thread is marked.
+    pub(super) fn is_set() -> bool {
+        let slot = SLOT.load(Ordering::Acquire);
+        // SAFETY: reading a valid slot of this process's; an unmarked
+        // thread reads null.
+        slot != TLS_OUT_OF_INDEXES && !unsafe { TlsGetValue(slot) }.is_null()
+    }
+}
+
 /// Prepares this thread for coroutines: the one call on the path that
 /// creates a coroutine, a thread-local load and a branch.
 #[inline(always)]
@@ -72,6 +149,8 @@ fn prepare_cold() {
     // says.)
     sure_stack::overflow::prepare_thread();
     if PHASE.get() == Phase::Unprepared {
+        #[cfg(windows)]
+        exit_mark::allocate();
         sure_stack::overflow::set_overflow_report(&crate::overflow_report::COROUTINE_REPORT);
         // Fails only while the thread's locals are being destroyed, when
         // there is nothing left to watch.
@@ -84,5 +163,9 @@ fn prepare_cold() {
 /// dropped now is leaked, not unwound.
 #[inline]
 pub(crate) fn is_exiting() -> bool {
+    #[cfg(windows)]
+    if exit_mark::is_set() {
+        return true;
+    }
     PHASE.get() == Phase::Exiting
 }

@@ -258,13 +258,27 @@ fn run_gdb(gdb: &Path, args: &[&str], binary: &Path) -> String {
 
 /// The first executable file called `program` in a PATH directory.
 fn find_on_path(program: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
     let path = env::var_os("PATH")?;
     env::split_paths(&path)
-        .map(|dir| dir.join(program))
+        .map(|dir| dir.join(program).with_extension(env::consts::EXE_EXTENSION))
         .find(|candidate| {
             candidate
                 .metadata()
-                .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+                .is_ok_and(|meta| meta.is_file() && is_executable(&meta))
         })
+}
+
+/// Whether a file may be run: its execute bits on Unix; any file on
+/// Windows, where the extension says it.
+fn is_executable(meta: &std::fs::Metadata) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        meta.permissions().mode() & 0o111 != 0
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        true
+    }
 }

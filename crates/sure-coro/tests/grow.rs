@@ -36,7 +36,10 @@ fn a_spawned_threads_stack_is_measured_against_its_size() {
         .join()
         .unwrap();
     // glibc adds the guard and rounds up; the thread has used a little.
-    assert!(here < size + 64 * KIB && here > size - 64 * KIB, "{here}");
+    // Windows may reserve more than asked (wine: at least 1 MiB), and
+    // `remaining_stack` tells what it reserved.
+    let most = if cfg!(windows) { 1024 * KIB } else { size };
+    assert!(here < most + 64 * KIB && here > size - 64 * KIB, "{here}");
 }
 
 #[test]

@@ -62,6 +62,22 @@ impl Registry {
         // other reference to the map exists meanwhile.
         f(unsafe { &mut *self.map.get() })
     }
+
+    /// Runs `f` on the map if the lock is free at once: for a fault
+    /// handler, which must not wait for a lock the faulting code may hold.
+    /// Reads only.
+    #[cfg(windows)]
+    fn try_read<T>(&self, f: impl FnOnce(&BTreeMap<usize, usize>) -> T) -> Option<T> {
+        self.locked
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .ok()?;
+        // SAFETY: the lock is held until the store below, after `f`, which
+        // only reads (no allocation, no panic): no other reference to the
+        // map exists meanwhile.
+        let found = f(unsafe { &*self.map.get() });
+        self.locked.store(false, Ordering::Release);
+        Some(found)
+    }
 }
 
 /// Counts the stacks removed from the registry. A thread's remembered
@@ -118,9 +134,8 @@ pub(crate) fn deregister(top: usize) {
 /// ```
 ///
 /// The first call on a thread prepares it as [`overflow::prepare_thread`]
-/// does, which is where its own stack's bounds are read on Linux; Windows
-/// tells them (`GetCurrentThreadStackLimits`). On other systems only stacks
-/// of this crate are found.
+/// does, which is where its own stack's bounds are read (Linux and
+/// Windows). On other systems only stacks of this crate are found.
 ///
 /// [`overflow::prepare_thread`]: crate::overflow::prepare_thread
 #[inline]
@@ -161,24 +176,25 @@ fn look_up(addr: usize) -> Option<Range<usize>> {
 }
 
 /// The calling thread's own stack, `lo..hi`, as far as it is usable.
-#[cfg(not(windows))]
 fn thread_stack() -> Option<(usize, usize)> {
-    // Preparing the thread is where its bounds are read (Linux only).
+    // Preparing the thread is where its bounds are read.
     crate::overflow::prepare_thread();
     crate::overflow::thread_stack()
 }
 
-/// The calling thread's own stack, `lo..hi`, as far as it is usable: from
-/// `GetCurrentThreadStackLimits`, whose low end is the whole reservation's,
-/// less the three pages at its bottom that Windows keeps for its guard page
-/// and the room to handle a stack overflow (as stacker reckons them).
+/// For Windows' overflow handler: the usable region, `bottom..top`, of the
+/// stack whose usable region or overflow room (the `room` bytes below its
+/// bottom) holds `addr`; `None` also when the registry is busy.
 #[cfg(windows)]
-fn thread_stack() -> Option<(usize, usize)> {
-    let (mut lo, mut hi) = (0usize, 0usize);
-    // SAFETY: writes the two bounds into the locals.
-    unsafe { windows_sys::Win32::System::Threading::GetCurrentThreadStackLimits(&mut lo, &mut hi) };
-    let lo = lo.checked_add(3 * crate::page_size())?;
-    (lo < hi).then_some((lo, hi))
+pub(crate) fn guarded_stack_at(addr: usize, room: usize) -> Option<Range<usize>> {
+    REGISTRY
+        .try_read(|map| {
+            map.range(addr + 1..)
+                .next()
+                .filter(|&(_, &bottom)| bottom - room <= addr)
+                .map(|(&top, &bottom)| bottom..top)
+        })
+        .flatten()
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ pub const LABEL_BYTES: usize = size_of::<Label>().next_multiple_of(16);
 const MAGIC: usize = usize::from_be_bytes(*b"sure lbl");
 
 /// The most bytes of a name the overflow message shows.
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", windows))]
 const NAME_SHOWN: usize = 64;
 
 #[repr(C)]
@@ -125,7 +125,7 @@ impl Stack {
 /// # Safety
 /// The `LABEL_BYTES` below `top` are readable; a label there names a stack
 /// in use, whose name is alive.
-#[cfg(target_os = "linux")]
+#[cfg(any(target_os = "linux", windows))]
 pub(crate) unsafe fn name_for_handler(top: usize) -> Option<&'static [u8]> {
     // SAFETY: readable by the contract; a label with the magic word was
     // written by `set_name`, whose name lives until `clear_name`, which also

@@ -72,8 +72,10 @@
 //! exhaustion) and Windows, where a stack is one `VirtualAlloc`
 //! reservation, committed whole (which charges the commit limit but, as on
 //! Linux, takes memory only for the pages touched), with a `PAGE_NOACCESS`
-//! guard page. Overflow reports ([`overflow`]) are Linux's only: on Windows
-//! an overflow ends the process with `STATUS_ACCESS_VIOLATION`.
+//! guard page and, above it, three `PAGE_GUARD` pages: the room Windows
+//! needs to raise and report an overflow on the stack that overflowed.
+//! Overflow reports ([`overflow`]) come from a signal handler on Linux and
+//! a vectored exception handler on Windows.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -104,12 +106,13 @@ pub use stack::{RawStack, Stack};
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 
 /// The smallest stack size [`Stack::allocate_at_least`] accepts: 32 KiB on
-/// x86-64, 48 KiB on aarch64 and riscv64.
+/// x86-64 Linux, 48 KiB on aarch64 and riscv64, 64 KiB on Windows.
 ///
 /// Below this, ordinary code overflows into the guard page too easily for a
 /// stack to be useful. The measure is printing a backtrace (what the default
 /// panic hook does under `RUST_BACKTRACE=1`) in a debug build, which took
-/// 29-32 KiB on x86-64, 41-44 KiB on aarch64 and 37-40 KiB on riscv64
+/// 29-32 KiB on x86-64, 41-44 KiB on aarch64 and 37-40 KiB on riscv64 Linux
+/// (on Windows, under wine, 32 KiB overflowed)
 /// (`sure-coro`'s test `the_smallest_stack_can_print_a_backtrace` checks
 /// it). Requests below it are rejected with [`StackError::InvalidSize`].
 ///
@@ -122,7 +125,9 @@ pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 ///     Err(StackError::InvalidSize { .. })
 /// ));
 /// ```
-pub const MIN_STACK_SIZE: usize = if cfg!(target_arch = "x86_64") {
+pub const MIN_STACK_SIZE: usize = if cfg!(windows) {
+    64 * 1024
+} else if cfg!(target_arch = "x86_64") {
     32 * 1024
 } else {
     48 * 1024

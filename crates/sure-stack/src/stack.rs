@@ -20,7 +20,13 @@ use crate::{MIN_STACK_SIZE, StackError, page_size};
 /// for.
 fn max_stack_size() -> usize {
     let page = page_size();
-    (isize::MAX as usize / page) * page - page
+    (isize::MAX as usize / page) * page - guard_len()
+}
+
+/// The bytes below a stack's usable region: the guard page, and on Windows
+/// the overflow room above it.
+fn guard_len() -> usize {
+    page_size() + mapping::overflow_room()
 }
 
 /// The error for a request of `requested` bytes that is below
@@ -129,10 +135,9 @@ impl Stack {
     /// thread for overflow reports (which itself maps a stack this way).
     pub(crate) fn map(bytes: usize) -> Result<Stack, StackError> {
         let usable = usable_len(bytes)?;
-        let page = page_size();
         // Cannot overflow: `usable <= max_stack_size()`, which leaves room for
-        // one page below `isize::MAX`.
-        let mapping_len = usable + page;
+        // the guard below `isize::MAX`.
+        let mapping_len = usable + guard_len();
         let Some(length) = NonZeroUsize::new(mapping_len) else {
             // Unreachable in practice: `usable >= MIN_STACK_SIZE > 0`.
             return Err(invalid_size(bytes));
@@ -147,12 +152,12 @@ impl Stack {
     /// that memcheck sees a switch onto this stack as a stack switch.
     #[inline]
     fn own(mapping: NonNull<u8>, mapping_len: usize) -> Stack {
-        let page = page_size();
+        let guard = guard_len();
         let mut stack = Stack {
-            // SAFETY: the mapping is at least two pages long, so one page
-            // past its start is still inside it.
-            bottom: unsafe { mapping.add(page) },
-            len: mapping_len - page,
+            // SAFETY: the mapping is longer than its guard, so the end of
+            // the guard is still inside it.
+            bottom: unsafe { mapping.add(guard) },
+            len: mapping_len - guard,
             valgrind_id: 0,
         };
         stack.valgrind_id = valgrind::stack_register(stack.bottom().as_ptr(), stack.top().as_ptr());
@@ -163,14 +168,14 @@ impl Stack {
         stack
     }
 
-    /// The whole mapping, guard page included.
+    /// The whole mapping, guard included.
     fn mapping(&self) -> RawStack {
-        let page = page_size();
+        let guard = guard_len();
         RawStack {
-            // SAFETY: the guard page is the page just below `bottom`, inside
-            // the same mapping.
-            mapping: unsafe { self.bottom.sub(page) },
-            mapping_len: self.len + page,
+            // SAFETY: the guard lies just below `bottom`, inside the same
+            // mapping.
+            mapping: unsafe { self.bottom.sub(guard) },
+            mapping_len: self.len + guard,
         }
     }
 
@@ -239,18 +244,45 @@ impl Stack {
         NonNull::slice_from_raw_parts(self.bottom, self.len)
     }
 
-    /// The addresses of the guard page: from the start of the mapping up to
-    /// (excluding) [`bottom`](Stack::bottom). Any access there faults.
+    /// The addresses of the guard: from the start of the mapping up to
+    /// (excluding) [`bottom`](Stack::bottom). Any access there faults. It is
+    /// one page, and on Windows four: the `PAGE_NOACCESS` page and the three
+    /// `PAGE_GUARD` pages of overflow room above it (see the
+    /// [crate docs](crate)).
     ///
     /// ```
     /// let stack = sure_stack::Stack::allocate_at_least(sure_stack::MIN_STACK_SIZE)?;
-    /// assert_eq!(stack.guard().len(), sure_stack::page_size());
+    /// let pages = if cfg!(windows) { 4 } else { 1 };
+    /// assert_eq!(stack.guard().len(), pages * sure_stack::page_size());
     /// # Ok::<(), sure_stack::StackError>(())
     /// ```
     #[inline]
     pub fn guard(&self) -> Range<usize> {
         let end = self.bottom.as_ptr() as usize;
-        end - page_size()..end
+        end - guard_len()..end
+    }
+
+    /// What to set an execution context up on
+    /// (`sure_context::ExecutionContext::setup`): the usable region, and on
+    /// Windows the overflow room below it too. The thread environment block
+    /// that sure-context points at the running stack must cover the room,
+    /// or Windows could not raise the overflow there for the report to run
+    /// in. The same as [`region`](Stack::region) elsewhere.
+    ///
+    /// ```
+    /// let stack = sure_stack::Stack::allocate_at_least(sure_stack::MIN_STACK_SIZE)?;
+    /// let context = stack.context_region();
+    /// let end = |r: std::ptr::NonNull<[u8]>| r.cast::<u8>().as_ptr() as usize + r.len();
+    /// assert_eq!(end(context), end(stack.region()));
+    /// assert!(context.len() >= stack.len());
+    /// # Ok::<(), sure_stack::StackError>(())
+    /// ```
+    #[inline]
+    pub fn context_region(&self) -> NonNull<[u8]> {
+        let room = mapping::overflow_room();
+        // SAFETY: the room lies just below `bottom`, inside the mapping.
+        let start = unsafe { self.bottom.sub(room) };
+        NonNull::slice_from_raw_parts(start, self.len + room)
     }
 
     /// Whether `addr` lies within the guard page, for example the faulting
@@ -364,18 +396,18 @@ impl fmt::Debug for Stack {
 /// A stack's mapping without ownership: what [`Stack::into_raw`] returns and
 /// [`Stack::from_raw`] takes back.
 ///
-/// It describes the **whole** mapping, guard page included: the guard page is
-/// the first page at `mapping`, and the usable region is the rest, from
-/// `mapping + page_size()` up to `mapping + mapping_len`. Holding a
+/// It describes the **whole** mapping, guard included: the guard is the
+/// first [`Stack::guard`] bytes at `mapping` (one page; four on Windows), and
+/// the usable region is the rest, up to `mapping + mapping_len`. Holding a
 /// `RawStack` does not keep the memory alive, and dropping it does not free
 /// it.
 ///
 /// ```
 /// let stack = sure_stack::Stack::allocate_at_least(sure_stack::MIN_STACK_SIZE)?;
-/// let (bottom, len) = (stack.bottom(), stack.len());
+/// let (bottom, len, guard) = (stack.bottom(), stack.len(), stack.guard().len());
 /// let raw = stack.into_raw();
-/// assert_eq!(raw.mapping_len, len + sure_stack::page_size());
-/// assert_eq!(raw.mapping.as_ptr() as usize + sure_stack::page_size(), bottom.as_ptr() as usize);
+/// assert_eq!(raw.mapping_len, len + guard);
+/// assert_eq!(raw.mapping.as_ptr() as usize + guard, bottom.as_ptr() as usize);
 /// // SAFETY: `raw` comes from `into_raw` and is turned back only once.
 /// drop(unsafe { sure_stack::Stack::from_raw(raw) });
 /// # Ok::<(), sure_stack::StackError>(())
@@ -385,8 +417,8 @@ pub struct RawStack {
     /// Start of the mapping: the lowest address of the guard page. Page
     /// aligned.
     pub mapping: NonNull<u8>,
-    /// Length of the whole mapping in bytes, guard page included: the usable
-    /// size plus one page.
+    /// Length of the whole mapping in bytes, guard included: the usable size
+    /// plus the guard's.
     pub mapping_len: usize,
 }
 
@@ -398,7 +430,7 @@ mod tests {
     fn max_stack_size_leaves_room_for_the_guard() {
         let max = max_stack_size();
         assert_eq!(max % page_size(), 0);
-        assert!(max + page_size() <= isize::MAX as usize);
+        assert!(max + guard_len() <= isize::MAX as usize);
         assert_eq!(usable_len(max).ok(), Some(max));
         assert!(usable_len(max + 1).is_err());
     }

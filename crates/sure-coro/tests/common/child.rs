@@ -2,10 +2,7 @@
 //! re-executes its own test binary for itself alone, with `CHILD_ENV` set
 //! to its own name, and looks at how the child ended.
 
-use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, Output};
-
-use nix::sys::signal::Signal;
+use std::process::{Command, ExitStatus, Output};
 
 /// Set, in a re-executed copy of this binary, to the name of the test whose
 /// child side should run.
@@ -27,6 +24,7 @@ pub const PANIC_IN_CLEANUP: &str = "panic in a destructor during cleanup";
 pub fn in_child(test: &str, child: impl FnOnce()) -> Option<Output> {
     if std::env::var(CHILD_ENV).is_ok_and(|name| name == test) {
         // No core file for the crash to come.
+        #[cfg(unix)]
         nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, 0, 0).unwrap();
         child();
         println!("{SURVIVED}");
@@ -70,7 +68,22 @@ pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// The child got to misbehave, then died of `SIGABRT` with `needle` on
+/// Whether a process ended as `std::process::abort` ends it: by `SIGABRT`
+/// on Unix; on Windows, where Rust's abort is `__fastfail`, with the
+/// fast-fail status `STATUS_STACK_BUFFER_OVERRUN` as its exit code.
+pub fn aborted(status: &ExitStatus) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        status.signal() == Some(nix::sys::signal::Signal::SIGABRT as i32)
+    }
+    #[cfg(windows)]
+    {
+        status.code() == Some(0xC000_0409_u32 as i32)
+    }
+}
+
+/// The child got to misbehave, then aborted with `needle` on
 /// stderr: a clear abort, not a segfault nor a silent exit.
 #[track_caller]
 pub fn assert_aborted_with(out: &Output, needle: &str) {
@@ -83,9 +96,8 @@ pub fn assert_aborted_with(out: &Output, needle: &str) {
         !o.contains(SURVIVED),
         "the child went on:\nstdout:\n{o}\nstderr:\n{e}"
     );
-    assert_eq!(
-        out.status.signal(),
-        Some(Signal::SIGABRT as i32),
+    assert!(
+        aborted(&out.status),
         "the child should abort ({:?}):\nstdout:\n{o}\nstderr:\n{e}",
         out.status
     );
@@ -127,7 +139,7 @@ pub fn assert_exited_with(out: &Output, code: i32) {
 pub fn assert_unwound_or_aborted(out: &Output) {
     let o = stdout(out);
     assert!(o.contains(REACHED), "{o}\n{}", stderr(out));
-    if out.status.signal() == Some(Signal::SIGABRT as i32) {
+    if aborted(&out.status) {
         return; // A clear abort is acceptable.
     }
     assert!(

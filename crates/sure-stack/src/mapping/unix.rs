@@ -11,6 +11,12 @@ use crate::StackError;
 use crate::error::classify;
 use crate::page_size;
 
+/// The bytes between a stack's guard page and its usable region kept for
+/// reporting its overflow: none, as the report runs on the signal stack.
+pub(crate) const fn overflow_room() -> usize {
+    0
+}
+
 /// A fresh private mapping of `mapping_len` bytes (at least two pages),
 /// lazily backed (`MAP_NORESERVE`), its first page `PROT_NONE`.
 ///

@@ -2,9 +2,15 @@
 //!
 //! The whole stack is reserved and committed at once, read-write, with its
 //! lowest page `PAGE_NOACCESS`: a hard guard page, as at the end of a
-//! Windows thread's stack. Committing charges the stack against the
-//! system's commit limit (the page file), but takes no physical memory: a
-//! page costs memory only once it is touched, as on Linux. A thread's own
+//! Windows thread's stack. The [`overflow_room`] above it, between that
+//! page and the usable region, is `PAGE_GUARD`: the first touch there
+//! raises an exception while there is still stack to handle it on (an
+//! exception is dispatched on the stack that faulted, and one that cannot
+//! be is fatal at once), and the overflow report runs in those pages.
+//!
+//! Committing charges the stack against the system's commit limit (the
+//! page file), but takes no physical memory: a page costs memory only once
+//! it is touched, as on Linux. A thread's own
 //! stack instead commits as it grows, through a `PAGE_GUARD` page that the
 //! kernel moves down; committing up front keeps a coroutine's stack limit
 //! fixed, so the thread environment block's `StackLimit` can be set once
@@ -16,8 +22,8 @@ use core::ptr::{self, NonNull};
 use std::io;
 
 use windows_sys::Win32::System::Memory::{
-    MEM_COMMIT, MEM_DECOMMIT, MEM_RELEASE, MEM_RESERVE, PAGE_NOACCESS, PAGE_READWRITE,
-    VirtualAlloc, VirtualFree, VirtualProtect,
+    MEM_COMMIT, MEM_DECOMMIT, MEM_RELEASE, MEM_RESERVE, PAGE_GUARD, PAGE_NOACCESS,
+    PAGE_PROTECTION_FLAGS, PAGE_READWRITE, VirtualAlloc, VirtualFree, VirtualProtect,
 };
 use windows_sys::Win32::System::ProcessStatus::{
     PSAPI_WORKING_SET_EX_INFORMATION, QueryWorkingSetEx,
@@ -28,8 +34,21 @@ use crate::StackError;
 use crate::error::last_error;
 use crate::page_size;
 
-/// A fresh committed mapping of `mapping_len` bytes (at least two pages),
-/// its first page `PAGE_NOACCESS`.
+/// The pages of [`overflow_room`]: Windows raises its stack-overflow
+/// exception when fewer than its guarantee (two pages on x64, or what
+/// `SetThreadStackGuarantee` set) are left above the stack's last page, and
+/// makes those pages usable for the handlers; one more is that last page.
+const OVERFLOW_ROOM_PAGES: usize = 3;
+
+/// The bytes between a stack's guard page and its usable region kept for
+/// reporting its overflow: code that reaches them has overflowed.
+pub(crate) fn overflow_room() -> usize {
+    OVERFLOW_ROOM_PAGES * page_size()
+}
+
+/// A fresh committed mapping of `mapping_len` bytes (more than
+/// [`overflow_room`] and a page), its first page `PAGE_NOACCESS` and the
+/// room above it `PAGE_GUARD`.
 ///
 /// # Errors
 /// [`StackError::Map`] with what Windows reported.
@@ -47,22 +66,29 @@ pub(crate) fn map_guarded(mapping_len: NonZeroUsize) -> Result<NonNull<u8>, Stac
     let Some(mapping) = NonNull::new(mapping.cast::<u8>()) else {
         return Err(last_error("VirtualAlloc", mapping_len.get()));
     };
-    let mut old = 0;
-    // SAFETY: the first page of the allocation we just made belongs to us
-    // alone and nothing points into it yet.
-    if unsafe {
-        VirtualProtect(
-            mapping.as_ptr().cast(),
-            page_size(),
-            PAGE_NOACCESS,
-            &mut old,
-        )
-    } == 0
-    {
-        let error = last_error("VirtualProtect", mapping_len.get());
-        // SAFETY: the allocation is ours, and nothing refers to it.
-        unsafe { unmap(mapping, mapping_len.get()) };
-        return Err(error);
+    let page = page_size();
+    let layout: [(usize, usize, PAGE_PROTECTION_FLAGS); 2] = [
+        (0, page, PAGE_NOACCESS),
+        (page, overflow_room(), PAGE_READWRITE | PAGE_GUARD),
+    ];
+    for (offset, len, protection) in layout {
+        let mut old = 0;
+        // SAFETY: these pages of the allocation we just made belong to us
+        // alone and nothing points into them yet.
+        if unsafe {
+            VirtualProtect(
+                mapping.as_ptr().add(offset).cast(),
+                len,
+                protection,
+                &mut old,
+            )
+        } == 0
+        {
+            let error = last_error("VirtualProtect", mapping_len.get());
+            // SAFETY: the allocation is ours, and nothing refers to it.
+            unsafe { unmap(mapping, mapping_len.get()) };
+            return Err(error);
+        }
     }
     Ok(mapping)
 }
