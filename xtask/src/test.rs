@@ -407,63 +407,32 @@ fn cross_stage(root: &Path, target: &cross::Target) -> Result<Stage, String> {
     )
 }
 
-/// x86-64 Windows under wine (see `cross.rs`): the library crates' tests
-/// (unit, integration and doc tests; sure-context's again with
-/// `fp-control`; the gdb test alone, so its reason to skip shows) and
-/// examples, and `cargo check` of them for the `pc-windows-gnu` and
-/// `pc-windows-msvc` targets too (no linker needed). sure-bench is left
-/// out: its peers' build scripts assemble for Linux.
+/// x86-64 Windows under wine (see `cross.rs`): the emulated stage's
+/// commands, and `cargo check` of the library crates for the
+/// `pc-windows-gnu` and `pc-windows-msvc` targets (no linker needed; the
+/// bench crate's peers compile C with their build scripts, which needs one).
 fn windows_stage(root: &Path) -> Result<Stage, String> {
-    let target = &cross::WINDOWS;
-    let libraries = ["-p", "sure-stack", "-p", "sure-context", "-p", "sure-coro"];
-    let with = |head: &[&'static str], tail: &[&'static str]| [head, &libraries, tail].concat();
-    let mut commands = vec![
-        target.cargo(&with(
-            &["test", "--no-fail-fast"],
-            &["--", "--skip", GDB_TEST],
-        )),
-        target.cargo(&[
-            "test",
-            "-p",
-            "sure-coro",
-            "--test",
-            "gdb",
-            "--",
-            "--nocapture",
-        ]),
-        target.cargo(&["test", "-p", "sure-context", "--features", "fp-control"]),
-    ];
-    for example in workspace::examples(root)? {
-        if example.package == "sure-bench" {
-            continue;
-        }
-        commands.push(target.cargo(&[
-            "run",
-            "--quiet",
-            "--package",
-            &example.package,
-            "--example",
-            &example.name,
-        ]));
-    }
+    let mut stage = cross_stage(root, &cross::WINDOWS)?;
     for triple in cross::WINDOWS_CHECKED {
-        commands.push(cross::cargo_for(
+        stage.commands.push(cross::cargo_for(
             triple,
-            &with(&["check", "--all-targets"], &[]),
+            &[
+                "check",
+                "--all-targets",
+                "-p",
+                "sure-stack",
+                "-p",
+                "sure-context",
+                "-p",
+                "sure-coro",
+            ],
         ));
     }
-    let missing = target.missing();
-    let reason = missing.clone().unwrap_or_default();
-    Ok(
-        Stage::with_commands(format!("cross {}", target.arch), commands)
-            .note(
-                "left out on Windows: sure-bench (its peers' build scripts assemble for Linux); \
-                 the tests that read Linux's /proc (sure-stack's map_limit and no_leak, \
-                 sure-coro's sized_pools) or use its signals (two overflow tests) build to \
-                 nothing or skip there",
-            )
-            .skip_unless(missing.is_none(), reason),
-    )
+    Ok(stage.note(
+        "on Windows the tests of Linux's /proc (sure-stack's map_limit and no_leak, sure-coro's \
+         sized_pools) build to nothing, and two overflow tests leave out what needs Linux's \
+         signals or pthreads",
+    ))
 }
 
 /// What happened to a stage, for the summary.

@@ -162,7 +162,10 @@ type Invariant<I, Y, R> = PhantomData<fn(I, Y, R) -> (I, Y, R)>;
 ///   [`LocalKey::with`](std::thread::LocalKey::with) of a thread-local that
 ///   is already gone. Before it has fired (a destructor of a thread-local
 ///   registered after the thread's first coroutine), the body is unwound
-///   as by any drop.
+///   as by any drop. On Windows the watch is a TLS callback that runs before
+///   std destroys any thread-local (whose gnu targets destroy them in an
+///   order set by the whole process, not the thread), so there every
+///   suspended coroutine dropped during the exit is leaked.
 /// - **`process::exit`** runs the calling thread's thread-local destructors
 ///   on its live stack, possibly inside a body. A coroutine dropped while
 ///   its body is running (it, or a coroutine it resumed, called `exit`) is
@@ -186,7 +189,8 @@ type Invariant<I, Y, R> = PhantomData<fn(I, Y, R) -> (I, Y, R)>;
 ///   for the thread's exit: that would cost a thread-local read on every
 ///   resume);
 /// - dropping it from the destructor of a thread-local registered after
-///   the thread's first coroutine (which runs before sure's watch fires),
+///   the thread's first coroutine (which runs before sure's watch fires;
+///   not on Windows),
 ///   when the thread-local its body borrows was registered later still, or
 ///   is the one being destroyed (a `Coroutine` moved out of it there can
 ///   also outlive the stack it points to);

@@ -62,13 +62,20 @@ fn assert_died_of_the_guard_page(out: &Output, mode: &str) {
 }
 
 /// How a process dies of a write to a guard page: Windows' access
-/// violation, `STATUS_ACCESS_VIOLATION` as its exit code.
+/// violation (`STATUS_ACCESS_VIOLATION`) in the `PAGE_NOACCESS` page, its
+/// guard-page violation (`STATUS_GUARD_PAGE_VIOLATION`) in the room above,
+/// as the exit code.
 #[cfg(windows)]
 fn assert_died_of_the_guard_page(out: &Output, mode: &str) {
+    let code = if mode == "guard-low" {
+        0xC000_0005_u32
+    } else {
+        0x8000_0001
+    };
     assert_eq!(
         out.status.code(),
-        Some(0xC000_0005_u32 as i32),
-        "{mode}: the child should die of an access violation: {out:?}"
+        Some(code as i32),
+        "{mode}: the child should die of {code:#x}: {out:?}"
     );
 }
 
@@ -140,7 +147,7 @@ fn guard_contains_guard_and_bottom_agree() {
     let guard = stack.guard();
 
     assert_eq!(guard.end, bottom);
-    assert_eq!(guard.start, bottom - page);
+    assert_eq!(guard.start, bottom - common::GUARD_PAGES * page);
     assert_eq!(guard.start % page, 0);
     assert_eq!(top - bottom, stack.len());
     assert_eq!(top % page, 0);
@@ -177,7 +184,7 @@ fn into_raw_from_raw_round_trip_keeps_the_memory() {
 
     let raw: RawStack = stack.into_raw();
     assert_eq!(raw.mapping.as_ptr() as usize, guard.start);
-    assert_eq!(raw.mapping_len, len + page_size());
+    assert_eq!(raw.mapping_len, len + guard.len());
     let copy = raw;
     assert_eq!(copy, raw);
 

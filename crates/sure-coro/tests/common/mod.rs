@@ -11,6 +11,13 @@ use std::cell::{Cell, RefCell};
 use std::panic::{self, AssertUnwindSafe};
 use std::rc::Rc;
 
+/// Whether a suspended coroutine that a thread-local's destructor drops at
+/// thread exit is unwound: on Linux, for a thread-local first used after
+/// the thread's first coroutine (so destroyed before sure's exit watch
+/// fires). On Windows every suspended coroutine is leaked once the thread
+/// starts to exit.
+pub const UNWOUND_AT_THREAD_EXIT: bool = !cfg!(windows);
+
 /// A panic payload, as `catch_unwind` returns it.
 pub type Payload = Box<dyn Any + Send + 'static>;
 
