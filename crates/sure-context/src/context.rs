@@ -207,6 +207,14 @@ impl ExecutionContext {
     /// The initial frame takes the top few words of the
     /// region; the rest is the new execution's stack, growing down.
     ///
+    /// On Windows the region is also the new context's stack as the thread
+    /// environment block tells it: `StackBase` its top, `StackLimit` and
+    /// `DeallocationStack` its start. Windows dispatches an exception on
+    /// the stack that faulted and raises its stack overflow only inside
+    /// that range, so a region whose lowest pages are `PAGE_GUARD` pages
+    /// (what sure-stack's `Stack::context_region` gives) overflows with
+    /// room left to report it; those pages count as writable memory below.
+    ///
     /// # Panics
     /// If the region, its top aligned down to 16 bytes, is smaller than
     /// [`MIN_SETUP_BYTES`].

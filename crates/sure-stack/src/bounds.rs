@@ -155,12 +155,7 @@ fn look_up(addr: usize) -> Option<Range<usize>> {
     // Read before the search: a removal during it makes the next call look
     // again rather than trust this answer.
     let removals = REMOVALS.load(Ordering::Relaxed);
-    let found = REGISTRY.with(|map| {
-        map.range(addr + 1..)
-            .next()
-            .filter(|&(_, &bottom)| bottom <= addr)
-            .map(|(&top, &bottom)| bottom..top)
-    });
+    let found = REGISTRY.with(|map| find(map, addr, 0));
     let bounds = found.or_else(|| {
         let (lo, hi) = thread_stack()?;
         (lo..hi).contains(&addr).then_some(lo..hi)
@@ -182,19 +177,29 @@ fn thread_stack() -> Option<(usize, usize)> {
     crate::overflow::thread_stack()
 }
 
+/// Whether `addr` lies on a live stack of this crate or in its `room`
+/// below: for Windows, whose own record of the running stack follows
+/// switches.
+#[cfg(windows)]
+pub(crate) fn on_a_stack(addr: usize, room: usize) -> bool {
+    REGISTRY.with(|map| find(map, addr, room)).is_some()
+}
+
 /// For Windows' overflow handler: the usable region, `bottom..top`, of the
 /// stack whose usable region or overflow room (the `room` bytes below its
 /// bottom) holds `addr`; `None` also when the registry is busy.
 #[cfg(windows)]
 pub(crate) fn guarded_stack_at(addr: usize, room: usize) -> Option<Range<usize>> {
-    REGISTRY
-        .try_read(|map| {
-            map.range(addr + 1..)
-                .next()
-                .filter(|&(_, &bottom)| bottom - room <= addr)
-                .map(|(&top, &bottom)| bottom..top)
-        })
-        .flatten()
+    REGISTRY.try_read(|map| find(map, addr, room)).flatten()
+}
+
+/// The usable region, `bottom..top`, of the registered stack whose usable
+/// region, or the `room` bytes below it, holds `addr`.
+fn find(map: &BTreeMap<usize, usize>, addr: usize, room: usize) -> Option<Range<usize>> {
+    map.range(addr + 1..)
+        .next()
+        .filter(|&(_, &bottom)| bottom.saturating_sub(room) <= addr)
+        .map(|(&top, &bottom)| bottom..top)
 }
 
 #[cfg(test)]

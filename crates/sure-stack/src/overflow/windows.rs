@@ -59,7 +59,7 @@ pub(super) fn prepare_this_thread() {
         unsafe { AddVectoredExceptionHandler(1, Some(on_exception)) };
     });
     let here = running_stack_address();
-    let on_ours = bounds::guarded_stack_at(here, mapping::overflow_room()).is_some();
+    let on_ours = bounds::on_a_stack(here, mapping::overflow_room());
     // SAFETY: GetCurrentThreadId has no preconditions.
     let tid = unsafe { GetCurrentThreadId() };
     THREAD.set(ThreadInfo::recorded(
@@ -102,6 +102,15 @@ fn own_stack() -> Option<(usize, usize)> {
 unsafe extern "system" fn on_exception(pointers: *mut EXCEPTION_POINTERS) -> i32 {
     // SAFETY: dispatch passes a valid record and context.
     let (record, context) = unsafe { (&*(*pointers).ExceptionRecord, &*(*pointers).ContextRecord) };
+    // Every panic is an exception too (the gnu targets' unwinder raises
+    // one): the code is checked before anything else.
+    let stack_fault = matches!(
+        record.ExceptionCode,
+        STATUS_STACK_OVERFLOW | STATUS_GUARD_PAGE_VIOLATION | STATUS_ACCESS_VIOLATION
+    );
+    if !stack_fault {
+        return EXCEPTION_CONTINUE_SEARCH;
+    }
     let thread = THREAD.get();
     if !thread.prepared || thread.stack_lo == thread.stack_hi {
         return EXCEPTION_CONTINUE_SEARCH;
