@@ -3,6 +3,7 @@
 use core::fmt;
 use core::ptr::{self, NonNull};
 
+use crate::arch;
 use crate::machine::MachineContext;
 use crate::sanitizer::SanitizerContext;
 use crate::tsan::TsanContext;
@@ -208,12 +209,9 @@ impl ExecutionContext {
     /// region; the rest is the new execution's stack, growing down.
     ///
     /// On Windows the region is also the new context's stack as the thread
-    /// environment block tells it: `StackBase` its top, `StackLimit` and
-    /// `DeallocationStack` its start. Windows dispatches an exception on
-    /// the stack that faulted and raises its stack overflow only inside
-    /// that range, so a region whose lowest pages are `PAGE_GUARD` pages
-    /// (what sure-stack's `Stack::context_region` gives) overflows with
-    /// room left to report it; those pages count as writable memory below.
+    /// environment block tells it, from `StackLimit`, its start, to
+    /// `StackBase`, its top; [`setup_guarded`](ExecutionContext::setup_guarded)
+    /// adds the guard below.
     ///
     /// # Panics
     /// If the region, its top aligned down to 16 bytes, is smaller than
@@ -370,6 +368,33 @@ impl ExecutionContext {
     ///
     /// [`exit_to`]: ExecutionContext::exit_to
     pub unsafe fn setup<T: Trampoline>(stack: NonNull<[u8]>, trampoline: NonNull<T>) -> Self {
+        // SAFETY: forwarded: the caller's contract is `setup_guarded`'s,
+        // and no guard is claimed.
+        unsafe { Self::setup_guarded(stack, 0, trampoline) }
+    }
+
+    /// [`setup`](ExecutionContext::setup) for a stack with `guard` bytes of
+    /// guard pages just below it, such as a sure-stack `Stack`'s
+    /// (`Stack::guard`). Only Windows uses them: the thread environment
+    /// block's stack range then starts at the guard (`DeallocationStack`),
+    /// with `StackLimit` at the region's start and `GuaranteedStackBytes`
+    /// the guard less its lowest page. Windows dispatches an exception on
+    /// the stack that faulted, and raises its stack overflow only inside
+    /// that range: a guard of `PAGE_GUARD` pages above an inaccessible one
+    /// gets the overflow raised at its first touch, with its pages left to
+    /// run the handlers in (sure-stack's overflow report).
+    ///
+    /// # Panics
+    /// As [`setup`](ExecutionContext::setup).
+    ///
+    /// # Safety
+    /// As [`setup`](ExecutionContext::setup), and the `guard` bytes below
+    /// `stack` belong to the same stack and are nobody else's.
+    pub unsafe fn setup_guarded<T: Trampoline>(
+        stack: NonNull<[u8]>,
+        guard: usize,
+        trampoline: NonNull<T>,
+    ) -> Self {
         let bottom = stack.cast::<u8>().as_ptr() as usize;
         let top = (bottom + stack.len()) & !15;
         assert!(
@@ -390,8 +415,11 @@ impl ExecutionContext {
         // bytes below it are in the writable region the caller provided.
         let machine = unsafe {
             MachineContext::setup(
-                stack.cast::<u8>().as_ptr(),
-                stack.cast::<u8>().as_ptr().add(top - bottom),
+                arch::NewStack {
+                    bottom: stack.cast::<u8>().as_ptr(),
+                    guard,
+                    top: stack.cast::<u8>().as_ptr().add(top - bottom),
+                },
                 enter::<T>,
                 trampoline.as_ptr().cast(),
             )

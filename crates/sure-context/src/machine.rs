@@ -34,18 +34,17 @@ impl MachineContext {
     }
 
     /// A fresh context whose first switch calls `entry(object, from)` on
-    /// the stack `bottom..top`, below `top` (see [`arch::initial_frame`]).
+    /// `stack`, below its top (see [`arch::initial_frame`]).
     ///
     /// # Safety
     /// As [`arch::initial_frame`].
     pub(crate) unsafe fn setup(
-        bottom: *mut u8,
-        top: *mut u8,
+        stack: arch::NewStack,
         entry: arch::EntryFn,
         object: *mut u8,
     ) -> Self {
         // SAFETY: forwarded to the caller.
-        let stack_pointer = unsafe { arch::initial_frame(bottom, top, entry, object) };
+        let stack_pointer = unsafe { arch::initial_frame(stack, entry, object) };
         MachineContext {
             stack_pointer: Cell::new(stack_pointer),
         }

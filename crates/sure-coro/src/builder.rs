@@ -241,7 +241,7 @@ where
         stack.len(),
     );
     let named = name.is_some();
-    let region = stack.context_region();
+    let region = stack.region();
     // The top LABEL_BYTES are the name's, named or not: a stack keeps its
     // layout whoever ran on it before.
     let below_label =
@@ -256,7 +256,7 @@ where
         if let Some(name) = name {
             stack.set_name(name);
         }
-        Root::install(below_label, body)
+        Root::install(below_label, stack.guard().len(), body)
     };
     Coroutine::from_parts(
         header,

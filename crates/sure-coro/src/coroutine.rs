@@ -359,6 +359,8 @@ impl<R> Coroutine<(), (), R> {
     /// # Panics
     /// If no stack can be had (the process ran out of memory or of memory
     /// mappings). [`Builder::build`](crate::Builder::build) returns that error instead.
+    /// On Windows, also if a thread's first coroutine finds no TLS slot
+    /// left for the exit mark (see "Edges"), as `build` does.
     #[inline]
     pub fn new<F>(body: F) -> Self
     where

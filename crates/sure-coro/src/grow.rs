@@ -141,7 +141,11 @@ fn run_on<F: FnOnce() -> R, R>(stack: &Stack, callback: F) -> Result<R, Payload>
     // grower's context is this execution's, saved by the switch, and the
     // segment's exit wrote the outcome before switching back to it.
     unsafe {
-        let context = ExecutionContext::setup(stack.context_region(), NonNull::from(&mut segment));
+        let context = ExecutionContext::setup_guarded(
+            stack.region(),
+            stack.guard().len(),
+            NonNull::from(&mut segment),
+        );
         (*link.as_ptr()).grower.switch_to(&context);
         (*link.as_ptr()).outcome.assume_init_read()
     }

@@ -125,14 +125,19 @@ where
     pub(crate) const FOOTPRINT: usize = size_of::<Self>() + Self::ALIGN;
 
     /// Writes a root for `body` at the top of `stack` and prepares a context
-    /// whose first switch runs it. Returns the header and the stack left
-    /// below the root.
+    /// whose first switch runs it, on the stack below the root and its
+    /// `guard` bytes below that (`ExecutionContext::setup_guarded`).
+    /// Returns the header.
     ///
     /// # Safety
     /// `stack` is writable, unused memory at least `FOOTPRINT` plus
     /// `sure_context::MIN_SETUP_BYTES` long, valid for as long as the
-    /// coroutine may run.
-    pub(crate) unsafe fn install(stack: NonNull<[u8]>, body: F) -> NonNull<Header<I, Y, R>> {
+    /// coroutine may run, with `guard` bytes of its guard just below it.
+    pub(crate) unsafe fn install(
+        stack: NonNull<[u8]>,
+        guard: usize,
+        body: F,
+    ) -> NonNull<Header<I, Y, R>> {
         let bottom = stack.cast::<u8>().as_ptr();
         let top = bottom as usize + stack.len();
         let root_addr = (top - size_of::<Self>()) & !(Self::ALIGN - 1);
@@ -171,7 +176,7 @@ where
         // the resumer context the trampoline links to lives inside it.
         unsafe {
             let start = NonNull::new_unchecked(&raw mut (*root).start);
-            (*root).header.channel.body = ExecutionContext::setup(below, start);
+            (*root).header.channel.body = ExecutionContext::setup_guarded(below, guard, start);
             NonNull::new_unchecked(root.cast())
         }
     }

@@ -68,6 +68,7 @@ mod exit_mark {
     use core::ffi::c_void;
     use std::sync::atomic::{AtomicU32, Ordering};
 
+    use windows_sys::Win32::Foundation::{GetLastError, SetLastError};
     use windows_sys::Win32::System::Threading::{
         TLS_OUT_OF_INDEXES, TlsAlloc, TlsFree, TlsGetValue, TlsSetValue,
     };
@@ -97,6 +98,10 @@ mod exit_mark {
     }
 
     /// Allocates the slot, once per process.
+    ///
+    /// # Panics
+    /// If the process has no TLS slot left: without the mark, a body could
+    /// be unwound against a thread-local already destroyed.
     pub(super) fn allocate() {
         // Keeps the callback in the image: the linker keeps what is read.
         // SAFETY: a plain read of a static.
@@ -106,6 +111,11 @@ mod exit_mark {
         }
         // SAFETY: TlsAlloc has no preconditions.
         let slot = unsafe { TlsAlloc() };
+        assert!(
+            slot != TLS_OUT_OF_INDEXES,
+            "cannot create a coroutine: the process has no TLS slot left (TlsAlloc failed), and \
+             sure-coro needs one to tell a thread's exit; free some (TlsFree)"
+        );
         if SLOT
             .compare_exchange(
                 TLS_OUT_OF_INDEXES,
@@ -120,12 +130,22 @@ mod exit_mark {
         }
     }
 
-    /// Whether this thread is marked.
+    /// Whether this thread is marked. Leaves the thread's last error as it
+    /// was (`TlsGetValue` clears it).
     pub(super) fn is_set() -> bool {
         let slot = SLOT.load(Ordering::Acquire);
-        // SAFETY: reading a valid slot of this process's; an unmarked
-        // thread reads null.
-        slot != TLS_OUT_OF_INDEXES && !unsafe { TlsGetValue(slot) }.is_null()
+        if slot == TLS_OUT_OF_INDEXES {
+            return false;
+        }
+        // SAFETY: reading the thread's last error, then a valid slot of
+        // this process's (an unmarked thread reads null), then putting the
+        // error back: plain per-thread state.
+        unsafe {
+            let error = GetLastError();
+            let marked = !TlsGetValue(slot).is_null();
+            SetLastError(error);
+            marked
+        }
     }
 }
 

@@ -516,7 +516,7 @@ fn overflow_a_raw_task(stack: &sure_stack::Stack) -> ! {
     // The contexts on the heap, never freed: the child dies in the task.
     let contexts = Box::into_raw(Box::new([ExecutionContext::new(), ExecutionContext::new()]));
     let task: &'static mut Bottomless = Box::leak(Box::new(Bottomless));
-    let region = stack.context_region();
+    let region = stack.region();
     let below_name =
         NonNull::slice_from_raw_parts(region.cast::<u8>(), region.len() - sure_stack::LABEL_BYTES);
     println!("{REACHED}");
@@ -524,7 +524,8 @@ fn overflow_a_raw_task(stack: &sure_stack::Stack) -> ! {
     // the contexts and the task object are leaked, so they outlive it too;
     // the task never switches back.
     unsafe {
-        (*contexts)[1] = ExecutionContext::setup(below_name, NonNull::from(task));
+        (*contexts)[1] =
+            ExecutionContext::setup_guarded(below_name, stack.guard().len(), NonNull::from(task));
         (*contexts)[0].switch_to(&(*contexts)[1]);
     }
     println!("child: survived");

@@ -72,7 +72,7 @@
 //! exhaustion) and Windows, where a stack is one `VirtualAlloc`
 //! reservation, committed whole (which charges the commit limit but, as on
 //! Linux, takes memory only for the pages touched), with a `PAGE_NOACCESS`
-//! guard page and, above it, three `PAGE_GUARD` pages: the room Windows
+//! guard page and, above it, four `PAGE_GUARD` pages: the room Windows
 //! needs to raise and report an overflow on the stack that overflowed.
 //! Overflow reports ([`overflow`]) come from a signal handler on Linux and
 //! a vectored exception handler on Windows.

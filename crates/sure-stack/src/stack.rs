@@ -246,13 +246,15 @@ impl Stack {
 
     /// The addresses of the guard: from the start of the mapping up to
     /// (excluding) [`bottom`](Stack::bottom). Any access there faults. It is
-    /// one page, and on Windows four: the `PAGE_NOACCESS` page and the three
+    /// one page, and on Windows five: the `PAGE_NOACCESS` page and the four
     /// `PAGE_GUARD` pages of overflow room above it (see the
-    /// [crate docs](crate)).
+    /// [crate docs](crate)). A context on the stack is set up with it:
+    /// `sure_context::ExecutionContext::setup_guarded(stack.region(),
+    /// stack.guard().len(), ..)`.
     ///
     /// ```
     /// let stack = sure_stack::Stack::allocate_at_least(sure_stack::MIN_STACK_SIZE)?;
-    /// let pages = if cfg!(windows) { 4 } else { 1 };
+    /// let pages = if cfg!(windows) { 5 } else { 1 };
     /// assert_eq!(stack.guard().len(), pages * sure_stack::page_size());
     /// # Ok::<(), sure_stack::StackError>(())
     /// ```
@@ -260,29 +262,6 @@ impl Stack {
     pub fn guard(&self) -> Range<usize> {
         let end = self.bottom.as_ptr() as usize;
         end - guard_len()..end
-    }
-
-    /// What to set an execution context up on
-    /// (`sure_context::ExecutionContext::setup`): the usable region, and on
-    /// Windows the overflow room below it too. The thread environment block
-    /// that sure-context points at the running stack must cover the room,
-    /// or Windows could not raise the overflow there for the report to run
-    /// in. The same as [`region`](Stack::region) elsewhere.
-    ///
-    /// ```
-    /// let stack = sure_stack::Stack::allocate_at_least(sure_stack::MIN_STACK_SIZE)?;
-    /// let context = stack.context_region();
-    /// let end = |r: std::ptr::NonNull<[u8]>| r.cast::<u8>().as_ptr() as usize + r.len();
-    /// assert_eq!(end(context), end(stack.region()));
-    /// assert!(context.len() >= stack.len());
-    /// # Ok::<(), sure_stack::StackError>(())
-    /// ```
-    #[inline]
-    pub fn context_region(&self) -> NonNull<[u8]> {
-        let room = mapping::overflow_room();
-        // SAFETY: the room lies just below `bottom`, inside the mapping.
-        let start = unsafe { self.bottom.sub(room) };
-        NonNull::slice_from_raw_parts(start, self.len + room)
     }
 
     /// Whether `addr` lies within the guard page, for example the faulting

@@ -28,7 +28,7 @@ fn sizes_round_up_to_whole_pages() {
         assert_eq!(
             stack.guard().len(),
             common::GUARD_PAGES * page,
-            "one guard page (and on Windows three of overflow room)"
+            "one guard page (and on Windows four of overflow room)"
         );
     }
 }

@@ -12,7 +12,7 @@
 //! top - 48 address of the trampoline   <- returned stack pointer
 //! ```
 
-use super::{EntryFn, place_frame, sure_trampoline};
+use super::{EntryFn, NewStack, place_frame, sure_trampoline};
 
 /// The frame above, from the returned stack pointer up. The trampoline
 /// reads `object` at `sp`, `entry` at `sp + 8` and writes `link` at
@@ -31,18 +31,13 @@ struct InitialFrame {
 static_assertions::const_assert_eq!(size_of::<InitialFrame>() % 16, 0);
 
 /// Writes the initial frame of a new context below `top` (the stack's
-/// `bottom` is Windows' business) and returns its saved stack pointer. The first switch into it enters the trampoline,
+/// bottom and guard are Windows' business) and returns its saved stack pointer. The first switch into it enters the trampoline,
 /// which calls `entry(object, from)`.
 ///
 /// # Safety
-/// `top` is 16-byte aligned and the `size_of::<InitialFrame>()` bytes
-/// below it are writable.
-pub(crate) unsafe fn initial_frame(
-    _bottom: *mut u8,
-    top: *mut u8,
-    entry: EntryFn,
-    object: *mut u8,
-) -> *mut u8 {
+/// `stack.top` is 16-byte aligned and the `size_of::<InitialFrame>()`
+/// bytes below it are writable.
+pub(crate) unsafe fn initial_frame(stack: NewStack, entry: EntryFn, object: *mut u8) -> *mut u8 {
     let frame = InitialFrame {
         trampoline: sure_trampoline as *const () as usize,
         padding: 0,
@@ -53,5 +48,5 @@ pub(crate) unsafe fn initial_frame(
     };
     // SAFETY: `top` and the frame's bytes below it are as `place_frame`
     // requires, by this function's contract.
-    unsafe { place_frame(top, frame) }
+    unsafe { place_frame(stack.top, frame) }
 }

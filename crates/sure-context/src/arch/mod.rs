@@ -21,12 +21,12 @@
 //! - `exit(target) -> !`: continues `target` without saving the current
 //!   execution, which must never be continued again. Safety: `target` is as
 //!   in `switch_call`; nothing on the current stack is used again.
-//! - `initial_frame(bottom, top, entry, object) -> sp`: writes the frame of
-//!   a new context on the stack `bottom..top`, below the 16-byte aligned
-//!   `top` (the frame's bytes must be writable), so that the first switch
+//! - `initial_frame(stack, entry, object) -> sp`: writes the frame of a
+//!   new context on the [`NewStack`] `stack`, below its 16-byte aligned
+//!   top (the frame's bytes must be writable), so that the first switch
 //!   into it enters the trampoline, which calls `entry(object, from)`. Only
-//!   Windows uses `bottom`: its thread environment block records the
-//!   running stack's bounds. The trampoline's DWARF call-frame information
+//!   Windows uses the bottom and the guard: its thread environment block
+//!   records the running stack's bounds. The trampoline's DWARF call-frame information
 //!   makes the unwinder continue, past the entry function, into the
 //!   execution that first switched here: the frame's link slot points at
 //!   that `ExecutionContext`, whose first word is the saved stack pointer,
@@ -54,6 +54,25 @@ macro_rules! with_fp_control {
     ($on:expr, $off:expr $(,)?) => {
         $off
     };
+}
+
+/// A new context's stack, as `initial_frame` takes it.
+#[derive(Clone, Copy)]
+pub(crate) struct NewStack {
+    /// The lowest usable byte.
+    #[cfg_attr(
+        not(windows),
+        expect(dead_code, reason = "only Windows' TEB records it")
+    )]
+    pub(crate) bottom: *mut u8,
+    /// The bytes of guard just below `bottom` that belong to the stack.
+    #[cfg_attr(
+        not(windows),
+        expect(dead_code, reason = "only Windows' TEB records it")
+    )]
+    pub(crate) guard: usize,
+    /// One past the highest usable byte, 16-byte aligned.
+    pub(crate) top: *mut u8,
 }
 
 /// The entry function a new context runs: receives the object pointer and

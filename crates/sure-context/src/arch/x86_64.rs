@@ -43,7 +43,7 @@
 
 use core::arch::naked_asm;
 
-use super::{EntryFn, place_frame};
+use super::{EntryFn, NewStack, place_frame};
 
 pub(crate) use super::x86_64_switch::{exit, stack_pointer};
 
@@ -82,18 +82,13 @@ struct InitialFrame {
 static_assertions::const_assert_eq!(size_of::<InitialFrame>() % 16, 8);
 
 /// Writes the initial frame of a new context below `top` (the stack's
-/// `bottom` is Windows' business) and returns its saved stack pointer. The first switch into it enters [`sure_trampoline`],
+/// bottom and guard are Windows' business) and returns its saved stack pointer. The first switch into it enters [`sure_trampoline`],
 /// which calls `entry(object, from)`.
 ///
 /// # Safety
-/// `top` is 16-byte aligned and the `size_of::<InitialFrame>()` bytes
-/// below it are writable.
-pub(crate) unsafe fn initial_frame(
-    _bottom: *mut u8,
-    top: *mut u8,
-    entry: EntryFn,
-    object: *mut u8,
-) -> *mut u8 {
+/// `stack.top` is 16-byte aligned and the `size_of::<InitialFrame>()`
+/// bytes below it are writable.
+pub(crate) unsafe fn initial_frame(stack: NewStack, entry: EntryFn, object: *mut u8) -> *mut u8 {
     let frame = InitialFrame {
         trampoline: sure_trampoline as *const () as usize,
         padding: 0,
@@ -103,7 +98,7 @@ pub(crate) unsafe fn initial_frame(
     };
     // SAFETY: `top` and the frame's bytes below it are as `place_frame`
     // requires, by this function's contract.
-    unsafe { place_frame(top, frame) }
+    unsafe { place_frame(stack.top, frame) }
 }
 
 /// The first code a new context runs, entered with `rsp` one word above the

@@ -60,7 +60,7 @@
 
 use core::arch::naked_asm;
 
-use super::{EntryFn, place_frame};
+use super::{EntryFn, NewStack, place_frame};
 
 pub(crate) use super::x86_64_switch::{exit, stack_pointer};
 
@@ -134,26 +134,33 @@ struct InitialFrame {
 
 static_assertions::const_assert_eq!(size_of::<InitialFrame>() % 16, 0);
 
-/// Writes the initial frame of a new context on the stack `bottom..top`
-/// and returns its saved stack pointer. The first switch into it enters
+/// Writes the initial frame of a new context on `stack` and returns its
+/// saved stack pointer. The first switch into it enters
 /// [`sure_trampoline`], which sets the TEB's stack fields to that stack and
 /// calls `entry(object, from)`.
 ///
+/// The TEB then says what a thread's stack says: `StackBase` is the top,
+/// `StackLimit` the usable bottom (stack probes touch the pages below it
+/// one by one), `DeallocationStack` the guard's start, and
+/// `GuaranteedStackBytes` the guard less its lowest page. A guard of
+/// `PAGE_GUARD` pages above an inaccessible one, as sure-stack's, is then
+/// what Windows makes usable when it raises a stack overflow, so that the
+/// handlers have room to run.
+///
 /// # Safety
-/// `top` is 16-byte aligned, the `size_of::<InitialFrame>()` bytes below it
-/// are writable, and `bottom..top` is committed stack memory.
-pub(crate) unsafe fn initial_frame(
-    bottom: *mut u8,
-    top: *mut u8,
-    entry: EntryFn,
-    object: *mut u8,
-) -> *mut u8 {
+/// `stack.top` is 16-byte aligned, the `size_of::<InitialFrame>()` bytes
+/// below it are writable, and `stack.bottom..stack.top` is committed stack
+/// memory.
+pub(crate) unsafe fn initial_frame(stack: NewStack, entry: EntryFn, object: *mut u8) -> *mut u8 {
+    /// The page size of x86-64 Windows.
+    const PAGE: usize = 4096;
+    let bottom = stack.bottom as usize;
     let frame = InitialFrame {
         trampoline: sure_trampoline as *const () as usize,
-        guaranteed_stack_bytes: 0,
-        deallocation_stack: bottom as usize,
-        stack_limit: bottom as usize,
-        stack_base: top as usize,
+        guaranteed_stack_bytes: stack.guard.saturating_sub(PAGE),
+        deallocation_stack: bottom - stack.guard,
+        stack_limit: bottom,
+        stack_base: stack.top as usize,
         exception_list: usize::MAX,
         padding: 0,
         object: object as usize,
@@ -162,7 +169,7 @@ pub(crate) unsafe fn initial_frame(
     };
     // SAFETY: `top` and the frame's bytes below it are as `place_frame`
     // requires, by this function's contract.
-    unsafe { place_frame(top, frame) }
+    unsafe { place_frame(stack.top, frame) }
 }
 
 /// The first code a new context runs, entered with `rsp` at the initial
@@ -176,7 +183,7 @@ unsafe extern "C" fn sure_trampoline() {
         "sure_context_trampoline:",       // a local name for the unwind info's function
         ".seh_proc sure_context_trampoline",
         "pop qword ptr gs:[0x1748]",      // GuaranteedStackBytes
-        "pop qword ptr gs:[0x1478]",      // DeallocationStack = the stack's bottom
+        "pop qword ptr gs:[0x1478]",      // DeallocationStack = the guard's start
         "pop qword ptr gs:[0x10]",        // StackLimit = the stack's bottom
         "pop qword ptr gs:[0x8]",         // StackBase = the stack's top
         "pop qword ptr gs:[0x0]",         // ExceptionList = -1, the end of the chain

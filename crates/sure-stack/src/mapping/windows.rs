@@ -34,11 +34,13 @@ use crate::StackError;
 use crate::error::last_error;
 use crate::page_size;
 
-/// The pages of [`overflow_room`]: Windows raises its stack-overflow
-/// exception when fewer than its guarantee (two pages on x64, or what
-/// `SetThreadStackGuarantee` set) are left above the stack's last page, and
-/// makes those pages usable for the handlers; one more is that last page.
-const OVERFLOW_ROOM_PAGES: usize = 3;
+/// The pages of [`overflow_room`]. A context on the stack gets them as its
+/// `GuaranteedStackBytes` (sure-context's `setup_guarded`): Windows raises
+/// its stack-overflow exception at the first touch of a guaranteed page
+/// and makes them all usable for the handlers, 16 KiB here (Rust's own
+/// handler asks 20 KiB of a thread; this report, a 1 KiB message and a
+/// `WriteFile`, needs less).
+const OVERFLOW_ROOM_PAGES: usize = 4;
 
 /// The bytes between a stack's guard page and its usable region kept for
 /// reporting its overflow: code that reaches them has overflowed.

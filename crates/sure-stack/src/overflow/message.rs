@@ -35,6 +35,19 @@ impl ThreadInfo {
         name_len: 0,
     };
 
+    /// A thread that was never prepared, known by its id only.
+    #[cfg(windows)]
+    pub(super) fn unknown(tid: u64) -> ThreadInfo {
+        const UNKNOWN: &[u8] = b"<unknown>";
+        let mut info = ThreadInfo {
+            tid,
+            name_len: UNKNOWN.len(),
+            ..ThreadInfo::UNPREPARED
+        };
+        info.name[..UNKNOWN.len()].copy_from_slice(UNKNOWN);
+        info
+    }
+
     /// This thread's facts: its stack bounds and id as the system gives
     /// them, and its Rust name.
     pub(super) fn recorded(stack: Option<(usize, usize)>, tid: u64) -> ThreadInfo {

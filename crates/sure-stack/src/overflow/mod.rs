@@ -85,25 +85,28 @@
 //! # Windows
 //!
 //! Windows has no alternate stack: an exception is dispatched on the stack
-//! that faulted. So a stack's guard is four pages: three `PAGE_GUARD` pages
-//! of room above the `PAGE_NOACCESS` one. The first
-//! touch there raises `STATUS_STACK_OVERFLOW` (the thread environment
-//! block, which sure-context points at the running stack, says the pages
-//! are the stack's) and makes the pages ordinary ones, which the dispatch
-//! and the handler then run in. The handler is a vectored exception
-//! handler, installed first in the chain once per process by
-//! [`prepare_thread`], which also records the thread's name, id and own
-//! stack (`GetCurrentThreadStackLimits`, read only while the thread runs
-//! on it). It reports when the stack pointer at the exception lies on a
-//! live stack of this crate and the exception is a stack overflow, or a
-//! guard-page or access violation in that stack's guard pages; it writes
-//! the same message with `WriteFile` and aborts (`__fastfail`, which ends
-//! the process with `STATUS_STACK_BUFFER_OVERRUN`). Every other exception
-//! goes on to the next handler, as Rust's own overflow report of the
-//! threads' stacks does. It finds the stack in [`stack_bounds`]' registry
-//! without waiting: should another thread hold the registry's lock at that
-//! moment, the overflow goes unreported and ends as it would without this
-//! module.
+//! that faulted. So a stack's guard is five pages: four `PAGE_GUARD` pages
+//! of room above the `PAGE_NOACCESS` one. sure-context's `setup_guarded`
+//! puts the room in the thread environment block's stack range and names
+//! it the guarantee (`GuaranteedStackBytes`), as `SetThreadStackGuarantee`
+//! does for a thread: the first touch there raises `STATUS_STACK_OVERFLOW`
+//! and makes the guaranteed pages ordinary ones, which the dispatch and the
+//! handler then run in. The handler is a vectored exception handler,
+//! installed first in the chain once per process by [`prepare_thread`],
+//! which also records the thread's name, id and own stack
+//! (`GetCurrentThreadStackLimits`, read only while the thread runs on it).
+//! It reports when the exception is a stack overflow, or a guard-page or
+//! access violation in the guard, and the stack pointer at the exception
+//! lies on a live stack of this crate or its room; it writes the same
+//! message with `WriteFile` and aborts (`__fastfail`, which ends the
+//! process with `STATUS_STACK_BUFFER_OVERRUN`). Every other exception goes
+//! on to the next handler, as Rust's own overflow report of the threads'
+//! stacks does. It finds the stack in [`stack_bounds`]' registry without
+//! waiting: should a thread (this one too, overflowing while it allocates
+//! or frees a stack) hold the registry's lock at that moment, the overflow
+//! goes unreported and ends as it would without this module. The handler
+//! stays installed for the life of the process: a DLL holding this crate
+//! must not be unloaded.
 //!
 //! [`stack_bounds`]: crate::stack_bounds
 //!

@@ -2,17 +2,17 @@
 //! exception of the process, on the stack that faulted.
 //!
 //! A stack's guard is a `PAGE_NOACCESS` page and the [overflow room] above
-//! it, `PAGE_GUARD` pages (see `mapping/windows.rs`). Code that runs into the room
-//! raises `STATUS_STACK_OVERFLOW` (inside the stack range of the thread
-//! environment block, which sure-context points at the running stack) or
-//! `STATUS_GUARD_PAGE_VIOLATION`, and the room's pages lose their guard, so
-//! dispatch and this handler run in them. The handler reports when the
-//! exception is one of those two, or an access violation in the room or
-//! the page below it; the stack pointer at the fault lies on a live stack
-//! of this crate or in its room; and the thread was prepared. It then
-//! writes the message with `WriteFile` and aborts (`__fastfail`, exit
-//! status `STATUS_STACK_BUFFER_OVERRUN`). Anything else goes on to the
-//! next handler (Rust's own reports the threads' overflows).
+//! it, `PAGE_GUARD` pages (see `mapping/windows.rs`), which sure-context's
+//! `setup_guarded` makes the running stack's guarantee. Code that runs into
+//! the room raises `STATUS_STACK_OVERFLOW`, and the room's pages lose their
+//! guard, so dispatch and this handler run in them. The handler looks at
+//! the exception code first (every panic of the gnu targets passes here
+//! too), then for the stack that the stack pointer lies on: a registered
+//! one is never a thread's own. It reports a stack overflow, or a
+//! guard-page or access violation in that stack's guard, writes the
+//! message with `WriteFile` and aborts (`__fastfail`, exit status
+//! `STATUS_STACK_BUFFER_OVERRUN`). Anything else goes on to the next
+//! handler (Rust's own reports the threads' overflows).
 //!
 //! [overflow room]: crate::mapping::overflow_room
 
@@ -47,7 +47,8 @@ static INSTALL: Once = Once::new();
 /// Installs the handler (once per process) and records this thread's
 /// facts. Its own stack can be read only while it runs there, as the
 /// thread environment block follows the running stack: on a stack of this
-/// crate the thread is left unprepared, to be prepared on its own.
+/// crate the thread is left unprepared, to be prepared on its own (until
+/// then it counts as outside every coroutine).
 #[cold]
 #[inline(never)]
 pub(super) fn prepare_this_thread() {
@@ -111,14 +112,7 @@ unsafe extern "system" fn on_exception(pointers: *mut EXCEPTION_POINTERS) -> i32
     if !stack_fault {
         return EXCEPTION_CONTINUE_SEARCH;
     }
-    let thread = THREAD.get();
-    if !thread.prepared || thread.stack_lo == thread.stack_hi {
-        return EXCEPTION_CONTINUE_SEARCH;
-    }
     let sp = context.Rsp as usize;
-    if (thread.stack_lo..thread.stack_hi).contains(&sp) {
-        return EXCEPTION_CONTINUE_SEARCH;
-    }
     let room = mapping::overflow_room();
     let Some(stack) = bounds::guarded_stack_at(sp, room) else {
         return EXCEPTION_CONTINUE_SEARCH;
@@ -140,6 +134,14 @@ unsafe extern "system" fn on_exception(pointers: *mut EXCEPTION_POINTERS) -> i32
         size: stack.end - stack.start,
         top: stack.end,
     };
+    // Read only now: on the gnu targets a thread-local is a system TLS
+    // slot with a lazily allocated value.
+    let mut thread = THREAD.get();
+    if !thread.prepared {
+        // A thread that runs on a stack allocated elsewhere.
+        // SAFETY: GetCurrentThreadId has no preconditions.
+        thread = ThreadInfo::unknown(unsafe { GetCurrentThreadId() }.into());
+    }
     // SAFETY: the thread ran on this live stack, whose usable region is
     // committed read-write.
     write_to_stderr(unsafe { compose(&thread, &overflow) }.as_bytes());

@@ -6,8 +6,8 @@
 use std::process::Command;
 
 /// The pages of a stack's guard: the inaccessible page, and on Windows the
-/// three `PAGE_GUARD` pages of overflow room above it.
-pub const GUARD_PAGES: usize = if cfg!(windows) { 4 } else { 1 };
+/// four `PAGE_GUARD` pages of overflow room above it.
+pub const GUARD_PAGES: usize = if cfg!(windows) { 5 } else { 1 };
 
 /// A command that runs this test binary again: directly on the host, or
 /// through the emulator that `SURE_TEST_RUNNER` names (set by the cross
