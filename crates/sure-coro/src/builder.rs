@@ -186,6 +186,18 @@ impl Builder {
     }
 }
 
+/// The guard to set a context up with on `stack`
+/// (`ExecutionContext::setup_guarded`): Windows' thread environment block
+/// covers it; elsewhere it is ignored, and not even computed.
+#[inline(always)]
+pub(crate) fn context_guard(stack: &Stack) -> usize {
+    if cfg!(windows) {
+        stack.guard().len()
+    } else {
+        0
+    }
+}
+
 /// Puts `body` on `stack` and wraps both in a coroutine: the one place
 /// every constructor ends up.
 #[inline]
@@ -256,7 +268,7 @@ where
         if let Some(name) = name {
             stack.set_name(name);
         }
-        Root::install(below_label, stack.guard().len(), body)
+        Root::install(below_label, context_guard(&stack), body)
     };
     Coroutine::from_parts(
         header,

@@ -25,6 +25,7 @@ fn max_stack_size() -> usize {
 
 /// The bytes below a stack's usable region: the guard page, and on Windows
 /// the overflow room above it.
+#[inline]
 fn guard_len() -> usize {
     page_size() + mapping::overflow_room()
 }
