@@ -106,13 +106,13 @@ pub use stack::{RawStack, Stack};
 pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 
 /// The smallest stack size [`Stack::allocate_at_least`] accepts: 32 KiB on
-/// x86-64 Linux, 48 KiB on aarch64 and riscv64, 64 KiB on Windows.
+/// x86-64 Linux, 48 KiB on aarch64, riscv64 and Windows.
 ///
 /// Below this, ordinary code overflows into the guard page too easily for a
 /// stack to be useful. The measure is printing a backtrace (what the default
 /// panic hook does under `RUST_BACKTRACE=1`) in a debug build, which took
 /// 29-32 KiB on x86-64, 41-44 KiB on aarch64 and 37-40 KiB on riscv64 Linux
-/// (on Windows, under wine, 32 KiB overflowed)
+/// (on x86-64 Windows, under wine, 32 KiB overflowed and 48 KiB did not)
 /// (`sure-coro`'s test `the_smallest_stack_can_print_a_backtrace` checks
 /// it). Requests below it are rejected with [`StackError::InvalidSize`].
 ///
@@ -125,9 +125,7 @@ pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
 ///     Err(StackError::InvalidSize { .. })
 /// ));
 /// ```
-pub const MIN_STACK_SIZE: usize = if cfg!(windows) {
-    64 * 1024
-} else if cfg!(target_arch = "x86_64") {
+pub const MIN_STACK_SIZE: usize = if cfg!(all(target_arch = "x86_64", not(windows))) {
     32 * 1024
 } else {
     48 * 1024
