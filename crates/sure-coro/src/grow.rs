@@ -143,7 +143,7 @@ fn run_on<F: FnOnce() -> R, R>(stack: &Stack, callback: F) -> Result<R, Payload>
     unsafe {
         let context = ExecutionContext::setup_guarded(
             stack.region(),
-            crate::builder::context_guard(&stack),
+            crate::builder::context_guard(stack),
             NonNull::from(&mut segment),
         );
         (*link.as_ptr()).grower.switch_to(&context);
