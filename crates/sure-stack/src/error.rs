@@ -21,7 +21,7 @@ const MAP_COUNT_MARGIN: usize = 16;
 pub enum StackError {
     /// The requested size is 0, below
     /// [`MIN_STACK_SIZE`](crate::MIN_STACK_SIZE), or so large that, rounded
-    /// up to whole pages with the guard page added, the mapping would span
+    /// up to whole pages with the guard added, the mapping would span
     /// more than `isize::MAX` bytes.
     ///
     /// The message says which: for a size that is too small it names
@@ -35,7 +35,7 @@ pub enum StackError {
         /// The smallest valid size ([`MIN_STACK_SIZE`](crate::MIN_STACK_SIZE)).
         min: usize,
         /// The largest size that passes validation: the largest multiple of
-        /// the page size that, with the guard page added, spans at most
+        /// the page size that, with the guard added, spans at most
         /// `isize::MAX` bytes (the most one Rust object, or mapping, may
         /// span).
         ///
@@ -150,8 +150,8 @@ fn fmt_invalid_size(
         write!(
             f,
             "invalid stack size of {}: a stack needs at least {} (MIN_STACK_SIZE), so ask for \
-             at least that; the size is then rounded up to whole pages and one guard page is \
-             added below it",
+             at least that; the size is then rounded up to whole pages and a guard is added below \
+             it",
             Bytes(*requested),
             Bytes(*min)
         )
@@ -159,7 +159,7 @@ fn fmt_invalid_size(
         write!(
             f,
             "invalid stack size of {}: no stack can be that large. Rounded up to whole pages \
-             with a guard page added, a stack of more than {} would span more than isize::MAX \
+             with the guard added, a stack of more than {} would span more than isize::MAX \
              bytes, which no mapping may, and what the address space, `ulimit -v` and \
              vm.overcommit_memory really allow is far less; ask for a smaller stack",
             Bytes(*requested),
@@ -296,24 +296,24 @@ mod tests {
             invalid(0),
             "invalid stack size of 0 bytes: a stack needs at least 32768 bytes \
              (MIN_STACK_SIZE), so ask for at least that; the size is then rounded up to whole \
-             pages and one guard page is added below it"
+             pages and a guard is added below it"
         );
         assert_eq!(
             invalid(1),
             "invalid stack size of 1 byte: a stack needs at least 32768 bytes \
              (MIN_STACK_SIZE), so ask for at least that; the size is then rounded up to whole \
-             pages and one guard page is added below it"
+             pages and a guard is added below it"
         );
         assert_eq!(
             invalid(32767),
             "invalid stack size of 32767 bytes: a stack needs at least 32768 bytes \
              (MIN_STACK_SIZE), so ask for at least that; the size is then rounded up to whole \
-             pages and one guard page is added below it"
+             pages and a guard is added below it"
         );
         assert_eq!(
             invalid(usize::MAX),
             "invalid stack size of 18446744073709551615 bytes: no stack can be that large. \
-             Rounded up to whole pages with a guard page added, a stack of more than \
+             Rounded up to whole pages with the guard added, a stack of more than \
              9223372036854767616 bytes would span more than isize::MAX bytes, which no mapping \
              may, and what the address space, `ulimit -v` and vm.overcommit_memory really \
              allow is far less; ask for a smaller stack"

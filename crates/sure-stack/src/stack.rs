@@ -52,7 +52,8 @@ pub(crate) fn usable_len(requested: usize) -> Result<usize, StackError> {
 }
 
 /// A coroutine stack: one memory mapping with a `PROT_NONE` guard page at its
-/// lowest address and [`len`](Stack::len) usable bytes above it.
+/// lowest address (on Windows a guard of five pages) and
+/// [`len`](Stack::len) usable bytes above it.
 ///
 /// The stack is move-only and unmaps its memory when dropped. See the
 /// [crate documentation](crate) for the layout.
@@ -105,8 +106,8 @@ static_assertions::const_assert!(size_of::<Stack>() == 3 * size_of::<usize>());
 impl Stack {
     /// Allocates a stack of at least `bytes` usable bytes.
     ///
-    /// The size is rounded up to whole pages, and one guard page is added
-    /// below the usable region, so [`len`](Stack::len) is `bytes` rounded up
+    /// The size is rounded up to whole pages, and the guard (one page; five
+    /// on Windows) is added below the usable region, so [`len`](Stack::len) is `bytes` rounded up
     /// to a multiple of [`page_size`]. The memory is mapped lazily
     /// (`MAP_NORESERVE`); no page is touched here.
     ///
@@ -265,8 +266,9 @@ impl Stack {
         end - guard_len()..end
     }
 
-    /// Whether `addr` lies within the guard page, for example the faulting
-    /// address of a `SIGSEGV` caused by a stack overflow.
+    /// Whether `addr` lies within the guard ([`guard`](Stack::guard)), for
+    /// example the faulting address of a `SIGSEGV` caused by a stack
+    /// overflow.
     ///
     /// ```
     /// let stack = sure_stack::Stack::allocate_at_least(sure_stack::MIN_STACK_SIZE)?;
@@ -421,7 +423,7 @@ mod tests {
             format!(
                 "invalid stack size of {requested}: a stack needs at least {MIN_STACK_SIZE} \
                  bytes (MIN_STACK_SIZE), so ask for at least that; the size is then rounded up \
-                 to whole pages and one guard page is added below it"
+                 to whole pages and a guard is added below it"
             )
         };
         let err = usable_len(0).unwrap_err();
@@ -439,7 +441,7 @@ mod tests {
                 usable_len(huge).unwrap_err().to_string(),
                 format!(
                     "invalid stack size of {huge} bytes: no stack can be that large. Rounded up \
-                     to whole pages with a guard page added, a stack of more than {} bytes \
+                     to whole pages with the guard added, a stack of more than {} bytes \
                      would span more than isize::MAX bytes, which no mapping may, and what the \
                      address space, `ulimit -v` and vm.overcommit_memory really allow is far \
                      less; ask for a smaller stack",
