@@ -83,7 +83,7 @@ fn zero_and_too_small_sizes_are_invalid() {
             "{msg}"
         );
         assert!(!msg.contains(&max.to_string()), "{msg}");
-        assert!(msg.contains("guard page"), "{msg}");
+        assert!(msg.contains("a guard is added"), "{msg}");
     }
 }
 
