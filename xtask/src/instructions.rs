@@ -28,20 +28,26 @@ const EXAMPLE: &str = "instructions";
 const PACKAGE: &str = "sure-bench";
 
 /// The cases the example understands, in the order they are run.
-pub const CASES: [&str; 5] = [
+pub const CASES: [&str; 9] = [
     "sure-round-trip",
     "corosensei-round-trip",
     "sure-create",
     "corosensei-create-reused",
     "corosensei-create-fresh",
+    "sure-create-returning",
+    "corosensei-create-returning",
+    "sure-cancel",
+    "corosensei-cancel",
 ];
 
 /// The comparisons in the report: a sure case and the corosensei case it is
 /// compared with.
-const COMPARISONS: [(&str, &str); 3] = [
+const COMPARISONS: [(&str, &str); 5] = [
     ("sure-round-trip", "corosensei-round-trip"),
     ("sure-create", "corosensei-create-reused"),
     ("sure-create", "corosensei-create-fresh"),
+    ("sure-create-returning", "corosensei-create-returning"),
+    ("sure-cancel", "corosensei-cancel"),
 ];
 
 /// The two iteration counts each case runs with.

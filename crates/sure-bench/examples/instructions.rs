@@ -17,7 +17,15 @@
 //! - `corosensei-create-reused`: the same with `Coroutine::with_stack` on a
 //!   `DefaultStack` recovered with `into_stack` each time;
 //! - `corosensei-create-fresh`: the same with `Coroutine::new` (a new
-//!   `DefaultStack`, so mmap, mprotect and munmap, every time).
+//!   `DefaultStack`, so mmap, mprotect and munmap, every time);
+//! - `sure-create-returning` and `corosensei-create-returning`: as the
+//!   create cases on a pooled or reused stack, with a body that returns at
+//!   once, resumed once;
+//! - `sure-cancel`: `Coroutine::new`, resume once (the body suspends
+//!   holding a value with a destructor), drop it suspended, which unwinds
+//!   the body;
+//! - `corosensei-cancel`: the same on a reused stack, ended with
+//!   `force_unwind`.
 //!
 //! Without arguments it runs every case for 1,000 iterations and prints
 //! `OK`, as a smoke test.
@@ -30,12 +38,16 @@ use std::process::ExitCode;
 type Case = (&'static str, fn(u64));
 
 /// Every case, by name.
-const CASES: [Case; 5] = [
+const CASES: [Case; 9] = [
     ("sure-round-trip", sure_round_trip),
     ("corosensei-round-trip", corosensei_round_trip),
     ("sure-create", sure_create),
     ("corosensei-create-reused", corosensei_create_reused),
     ("corosensei-create-fresh", corosensei_create_fresh),
+    ("sure-create-returning", sure_create_returning),
+    ("corosensei-create-returning", corosensei_create_returning),
+    ("sure-cancel", sure_cancel),
+    ("corosensei-cancel", corosensei_cancel),
 ];
 
 /// Iterations of each case when run without arguments.
@@ -102,6 +114,72 @@ fn corosensei_create_fresh(iterations: u64) {
             corosensei::Coroutine::new(|y, ()| y.suspend(()));
         black_box(co.resume(()));
         black_box(co.resume(()));
+    }
+}
+
+/// As [`sure_create`], with a body that returns at once, resumed once.
+fn sure_create_returning(iterations: u64) {
+    let life = || {
+        let mut co = sure_coro::Coroutine::new(|_| ());
+        let _ = black_box(co.resume());
+    };
+    life();
+    for _ in 0..iterations {
+        life();
+    }
+}
+
+/// As [`corosensei_create_reused`], with a body that returns at once,
+/// resumed once.
+fn corosensei_create_returning(iterations: u64) {
+    let mut stack = corosensei::stack::DefaultStack::default();
+    for _ in 0..iterations {
+        let mut co: corosensei::Coroutine<(), (), ()> =
+            corosensei::Coroutine::with_stack(stack, |_, ()| ());
+        black_box(co.resume(()));
+        stack = co.into_stack();
+    }
+}
+
+/// What a cancelled body holds across its suspend: a destructor for the
+/// unwind to run.
+struct Held(u64);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        black_box(self.0);
+    }
+}
+
+/// Builds a pooled coroutine, resumes it once (it suspends holding a
+/// [`Held`]) and drops it suspended, `iterations` times.
+fn sure_cancel(iterations: u64) {
+    let life = || {
+        let mut co = sure_coro::Coroutine::new(|h| {
+            let _held = Held(1);
+            h.suspend();
+        });
+        let _ = black_box(co.resume());
+    };
+    life();
+    for _ in 0..iterations {
+        life();
+    }
+}
+
+/// As [`sure_cancel`], for corosensei on a recovered stack, ended with
+/// `force_unwind`.
+fn corosensei_cancel(iterations: u64) {
+    let mut stack = corosensei::stack::DefaultStack::default();
+    for _ in 0..iterations {
+        let mut co: corosensei::Coroutine<(), (), ()> =
+            corosensei::Coroutine::with_stack(stack, |y, ()| {
+                let _held = Held(1);
+                y.suspend(());
+            });
+        black_box(co.resume(()));
+        co.force_unwind();
+        stack = co.into_stack();
     }
 }
 

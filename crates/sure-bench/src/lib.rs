@@ -11,7 +11,8 @@
 //! | `round_trip` | resume + suspend of a suspended coroutine | `{sure,corosensei,generator}/{unit,u64}`, `thread/u64` |
 //! | `depth` | resume, return up N frames, recurse N frames, suspend | `{sure,corosensei}/{1,8,64}` |
 //! | `many` | resume the next of 10,000 suspended coroutines | `{sure,corosensei}/10000` |
-//! | `create` | build, resume twice (suspend once, return), drop | `sure/{pooled,fresh-stack}`, `corosensei/{fresh-stack,reused-stack}`, `thread/spawn-join` |
+//! | `create` | build, resume twice (suspend once, return), drop; `-returning`: resume once (return at once) | `sure/{pooled,pooled-returning,sized-pool,borrowing,fresh-stack}`, `corosensei/{fresh-stack,reused-stack,reused-stack-returning}`, `thread/spawn-join` |
+//! | `cancel` | build, resume once (suspend), end it early (unwinding the body) | `{sure,corosensei}/suspended` |
 //! | `generator` | build a generator and sum its 1,000 values | `{sure,plain-iterator,generator}/1000` |
 //!
 //! `memory` is not a criterion bench: it prints the resident memory of an

@@ -471,10 +471,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         R: 'static,
         F: FnOnce(&mut SuspendHandle<I, Y>, I) -> R + 'static,
     {
-        let stack = match pool::take_idle() {
-            Some(stack) => stack,
-            None => fresh_default_stack(),
-        };
+        let stack = pool::take_or_panic("Coroutine::new", "sure_coro::Builder");
         assemble(stack, true, None, body)
     }
 
@@ -903,20 +900,6 @@ impl<I, Y, R> fmt::Debug for Coroutine<I, Y, R> {
             .field("stack_size", &self.stack.len())
             .finish_non_exhaustive()
     }
-}
-
-/// Maps a default-size stack for a coroutine when the pool has none idle;
-/// panics when that fails, as `Coroutine::new` documents.
-#[cold]
-#[inline(never)]
-#[track_caller]
-fn fresh_default_stack() -> Stack {
-    pool::take().unwrap_or_else(|error| {
-        panic!(
-            "Coroutine::new could not get a stack: {error} \
-             (sure_coro::Builder returns this error instead of panicking)"
-        )
-    })
 }
 
 /// A resume of a coroutine that is neither unstarted nor suspended.

@@ -34,19 +34,42 @@
 //! [`Builder::stack_size`]: crate::Builder::stack_size
 //! [`Builder::stack`]: crate::Builder::stack
 
-use std::cell::RefCell;
+use std::cell::{RefCell, UnsafeCell};
 use std::io;
 use std::mem;
 
 use sure_stack::{DEFAULT_STACK_SIZE, Stack, StackError, StackPool};
 
 thread_local! {
-    static POOL: RefCell<StackPool> = const { RefCell::new(StackPool::with_default_size()) };
+    /// The pool of default-size stacks, reached through [`with_pool`]
+    /// only: no `RefCell`, whose flag would cost every create and drop.
+    static POOL: ThreadPool = const { ThreadPool(UnsafeCell::new(StackPool::with_default_size())) };
 
     /// The pools of the other sizes. Never lent out, and borrowed only
     /// inside this module's functions, which run no user code meanwhile
     /// (freeing a stack only unmaps it).
     static SIZED: RefCell<SizedPools> = const { RefCell::new(SizedPools::new()) };
+}
+
+/// This thread's pool of default-size stacks (see [`POOL`]).
+struct ThreadPool(UnsafeCell<StackPool>);
+
+/// Runs `f` on this thread's pool of default-size stacks, unless the
+/// thread's locals are destroyed (or being destroyed): then `f` is dropped
+/// unrun, and with it whatever it owns.
+///
+/// # Safety
+/// `f` runs no user code and does not call `with_pool`: nothing but `f`
+/// reaches the pool while it runs. Taking, returning and freeing stacks
+/// (unmapping them) run none.
+#[inline(always)]
+unsafe fn with_pool<T>(f: impl FnOnce(&mut StackPool) -> T) -> Option<T> {
+    POOL.try_with(|pool| {
+        // SAFETY: only `with_pool` reaches the pool, and by its contract no
+        // other borrow of it is alive while `f` runs.
+        f(unsafe { &mut *pool.0.get() })
+    })
+    .ok()
 }
 
 /// The most sizes other than the default whose idle stacks a thread keeps.
@@ -94,9 +117,10 @@ const SIZED_IDLE_BYTES: usize = 16 * 1024 * 1024;
 /// assert!(with_thread_pool(|pool| pool.len()) <= 4);
 /// ```
 pub fn with_thread_pool<T>(f: impl FnOnce(&mut StackPool) -> T) -> T {
-    let mut lent = Lent(
-        POOL.with(|pool| mem::replace(&mut *pool.borrow_mut(), StackPool::with_default_size())),
-    );
+    // SAFETY: replacing the pool runs no user code (`f` runs after).
+    let pool = unsafe { with_pool(|pool| mem::replace(pool, StackPool::with_default_size())) };
+    let mut lent =
+        Lent(pool.expect("with_thread_pool called while this thread's locals are destroyed"));
     f(&mut lent.0)
 }
 
@@ -129,10 +153,8 @@ pub fn with_thread_pool<T>(f: impl FnOnce(&mut StackPool) -> T) -> T {
 pub fn pooled_stack_usage() -> io::Result<Vec<(usize, usize)>> {
     // A pool that is borrowed (lent out, or in use by this module) or
     // already destroyed is skipped, as documented.
-    let default = POOL
-        .try_with(|pool| pool.try_borrow().ok().and_then(|pool| usage_of(&pool)))
-        .ok()
-        .flatten();
+    // SAFETY: measuring the pool's stacks runs no user code.
+    let default = unsafe { with_pool(|pool| usage_of(pool)) }.flatten();
     let sized = SIZED
         .try_with(|pools| {
             pools
@@ -166,15 +188,17 @@ impl Drop for Lent {
             return;
         }
         // Fails once the thread's locals are destroyed: the closure, and
-        // the pool in it, is then dropped unrun, freeing the stacks. The
-        // borrow cannot fail: no user code runs while the pool is borrowed.
-        let _ = POOL.try_with(move |slot| {
-            let mut slot = slot.borrow_mut();
-            let mut stand_in = mem::replace(&mut *slot, pool);
-            while let Some(stack) = stand_in.take_idle() {
-                slot.give_back(stack);
-            }
-        });
+        // the pool in it, is then dropped unrun, freeing the stacks.
+        // SAFETY: moving stacks between pools, and freeing those that do
+        // not fit, runs no user code.
+        let _ = unsafe {
+            with_pool(move |slot| {
+                let mut stand_in = mem::replace(slot, pool);
+                while let Some(stack) = stand_in.take_idle() {
+                    slot.give_back(stack);
+                }
+            })
+        };
     }
 }
 
@@ -188,13 +212,37 @@ pub(crate) fn take() -> Result<Stack, StackError> {
     }
 }
 
+/// A default-size stack for a constructor that panics when none can be
+/// had (`constructor`, whose fallible form is `builder`): from the pool
+/// inline, mapped out of line.
+#[inline(always)]
+#[track_caller]
+pub(crate) fn take_or_panic(constructor: &'static str, builder: &'static str) -> Stack {
+    match take_idle() {
+        Some(stack) => stack,
+        None => map_or_panic(constructor, builder),
+    }
+}
+
+/// [`take_or_panic`]'s way when the pool has no idle stack.
+#[cold]
+#[inline(never)]
+#[track_caller]
+fn map_or_panic(constructor: &'static str, builder: &'static str) -> Stack {
+    take().unwrap_or_else(|error| {
+        panic!(
+            "{constructor} could not get a stack: {error} \
+             ({builder} returns this error instead of panicking)"
+        )
+    })
+}
+
 /// An idle stack from this thread's pool, if it has one and can be reached
 /// (it is not destroyed): the allocation-free fast path.
 #[inline]
-pub(crate) fn take_idle() -> Option<Stack> {
-    POOL.try_with(|pool| pool.try_borrow_mut().ok()?.take_idle())
-        .ok()
-        .flatten()
+fn take_idle() -> Option<Stack> {
+    // SAFETY: taking a stack runs no user code.
+    unsafe { with_pool(StackPool::take_idle) }.flatten()
 }
 
 /// A stack of at least `bytes` usable bytes from the pool of its rounded
@@ -233,11 +281,9 @@ pub(crate) fn give_back(stack: Stack) {
         give_back_sized(stack);
         return;
     }
-    let _ = POOL.try_with(|pool| {
-        if let Ok(mut pool) = pool.try_borrow_mut() {
-            pool.give_back(stack);
-        }
-    });
+    // SAFETY: returning a stack, or freeing it when the pool is full,
+    // runs no user code.
+    let _ = unsafe { with_pool(|pool| pool.give_back(stack)) };
 }
 
 /// [`give_back`] for a size other than the default, out of the default's

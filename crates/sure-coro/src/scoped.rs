@@ -234,12 +234,7 @@ impl<'a, I: 'a, Y: 'a, R: 'a> ScopedCoroutine<'a, I, Y, R> {
     where
         F: FnOnce(&mut SuspendHandle<I, Y>, I) -> R + 'a,
     {
-        let stack = pool::take().unwrap_or_else(|error| {
-            panic!(
-                "ScopedCoroutine could not get a stack: {error} \
-                 (sure_coro::Builder::build_scoped returns this error instead of panicking)"
-            )
-        });
+        let stack = pool::take_or_panic("ScopedCoroutine::new", "sure_coro::Builder::build_scoped");
         ScopedCoroutine::from_inner(assemble(stack, true, None, body))
     }
 

@@ -1,10 +1,12 @@
 //! [`StackPool`], a bounded LIFO free list of equally sized stacks.
 
 use core::fmt;
+use core::mem::ManuallyDrop;
+use core::ptr::NonNull;
 use std::io;
 
 use crate::stack::usable_len;
-use crate::{DEFAULT_STACK_SIZE, Stack, StackError};
+use crate::{DEFAULT_STACK_SIZE, LABEL_BYTES, Stack, StackError};
 
 /// The largest base page size of the Linux targets this crate runs on
 /// (64 KiB, on AArch64 and 64-bit PowerPC; x86-64 uses 4 KiB).
@@ -39,13 +41,44 @@ const _: () = assert!(
 /// # Ok::<(), sure_stack::StackError>(())
 /// ```
 pub struct StackPool {
-    /// Idle stacks; the last one is the most recently returned.
-    free: Vec<Stack>,
+    /// The most recently returned idle stack, through its link; each link
+    /// leads to the stack returned before it.
+    newest: Option<NonNull<Link>>,
+    /// Idle stacks held.
+    len: usize,
     /// Usable size of every stack in the pool (rounded to pages).
     stack_size: usize,
     /// Most stacks held idle.
     capacity: usize,
 }
+
+/// What an idle stack holds for its pool: the next idle stack, and what of
+/// its own `Stack` its length does not give. Written just below the label
+/// at the top of the usable region ([`link_offset`]): in the page its last
+/// user touched first, which its next user overwrites anyway. So the free
+/// list allocates nothing, and taking or returning a stack touches one
+/// line of memory beside the pool.
+#[repr(C)]
+struct Link {
+    next: Option<NonNull<Link>>,
+    valgrind_id: usize,
+}
+
+/// How far above the bottom of an idle stack of `len` usable bytes its
+/// link lies. A stack is at least MIN_STACK_SIZE long, far more than the
+/// label and a link; its top is page aligned and LABEL_BYTES a multiple of
+/// 16, so the link is aligned.
+#[inline]
+const fn link_offset(len: usize) -> usize {
+    len - LABEL_BYTES - size_of::<Link>()
+}
+
+// SAFETY: the pool owns its idle stacks, as a `Vec<Stack>` would (a `Stack`
+// is Send); the links are plain memory inside them.
+unsafe impl Send for StackPool {}
+// SAFETY: `&self` methods only read the links and the stacks' residency,
+// as `&Vec<Stack>` would; only `&mut self` methods write.
+unsafe impl Sync for StackPool {}
 
 static_assertions::assert_impl_all!(StackPool: Send, Sync, fmt::Debug);
 
@@ -94,7 +127,8 @@ impl StackPool {
     /// ```
     pub fn with_capacity(stack_size: usize, capacity: usize) -> Result<StackPool, StackError> {
         Ok(StackPool {
-            free: Vec::new(),
+            newest: None,
+            len: 0,
             stack_size: usable_len(stack_size)?,
             capacity,
         })
@@ -129,7 +163,8 @@ impl StackPool {
     #[must_use]
     pub const fn with_default_size() -> StackPool {
         StackPool {
-            free: Vec::new(),
+            newest: None,
+            len: 0,
             // Already a whole number of pages: see `LARGEST_PAGE_SIZE`.
             stack_size: DEFAULT_STACK_SIZE,
             capacity: Self::DEFAULT_CAPACITY,
@@ -176,11 +211,31 @@ impl StackPool {
     /// ```
     pub fn set_capacity(&mut self, capacity: usize) {
         self.capacity = capacity;
-        if self.free.len() > capacity {
-            // Keep the most recently returned stacks (the end of the list).
-            let excess = self.free.len() - capacity;
-            self.free.drain(..excess);
-            self.free.shrink_to(capacity);
+        if self.len <= capacity {
+            return;
+        }
+        // Keep the `capacity` most recently returned stacks (the start of
+        // the list) and free the rest.
+        if capacity == 0 {
+            self.clear();
+            return;
+        }
+        let mut last_kept = self.newest.expect("a non-empty pool has a newest stack");
+        for _ in 1..capacity {
+            // SAFETY: the list holds `len > capacity` links, each in an
+            // idle stack this pool owns.
+            last_kept = unsafe { last_kept.as_ref() }
+                .next
+                .expect("the list is as long as the pool");
+        }
+        // SAFETY: as above; the rest is unlinked before it is freed.
+        let mut rest = unsafe { last_kept.as_mut().next.take() };
+        self.len = capacity;
+        while let Some(link) = rest {
+            // SAFETY: `link` is in an idle stack that no list reaches any
+            // more; it is read before its stack is freed.
+            rest = unsafe { link.as_ref().next };
+            drop(self.stack_of(link));
         }
     }
 
@@ -196,7 +251,7 @@ impl StackPool {
     /// ```
     #[inline]
     pub fn len(&self) -> usize {
-        self.free.len()
+        self.len
     }
 
     /// Whether the pool holds no idle stack.
@@ -208,7 +263,7 @@ impl StackPool {
     /// ```
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.free.is_empty()
+        self.newest.is_none()
     }
 
     /// The pool's high-water mark: the most bytes any of its idle stacks
@@ -233,10 +288,30 @@ impl StackPool {
     /// # Errors
     /// As [`Stack::peak_usage`].
     pub fn peak_usage(&self) -> io::Result<usize> {
-        self.free
-            .iter()
-            .map(Stack::peak_usage)
-            .try_fold(0, |peak, usage| Ok(peak.max(usage?)))
+        let mut peak = 0;
+        let mut at = self.newest;
+        while let Some(link) = at {
+            // The stack stays in the pool: looked at, not taken.
+            let stack = ManuallyDrop::new(self.stack_of(link));
+            peak = peak.max(stack.peak_usage()?);
+            // SAFETY: `link` is in an idle stack this pool owns.
+            at = unsafe { link.as_ref().next };
+        }
+        Ok(peak)
+    }
+
+    /// The stack whose link is `link`, one of this pool's idle stacks; the
+    /// caller unlinks it, or forgets the copy.
+    #[inline]
+    fn stack_of(&self, link: NonNull<Link>) -> Stack {
+        // SAFETY: `link` is the link of an idle stack of this pool's size,
+        // which `give_back` wrote `link_offset` bytes above the stack's
+        // bottom, with the stack's Valgrind id; the caller keeps one owner
+        // of the stack.
+        unsafe {
+            let bottom = link.cast::<u8>().sub(link_offset(self.stack_size));
+            Stack::from_idle(bottom, self.stack_size, link.as_ref().valgrind_id)
+        }
     }
 
     /// Hands out the most recently returned stack, or allocates a fresh one
@@ -275,7 +350,11 @@ impl StackPool {
     /// ```
     #[inline]
     pub fn take_idle(&mut self) -> Option<Stack> {
-        self.free.pop()
+        let link = self.newest?;
+        // SAFETY: `link` is in the newest idle stack, which this pool owns.
+        self.newest = unsafe { link.as_ref().next };
+        self.len -= 1;
+        Some(self.stack_of(link))
     }
 
     /// Returns a stack to the pool for reuse. It is kept if the pool holds
@@ -291,9 +370,23 @@ impl StackPool {
     /// ```
     #[inline]
     pub fn give_back(&mut self, stack: Stack) {
-        if self.free.len() < self.capacity && stack.len() == self.stack_size {
-            self.free.push(stack);
+        if self.len >= self.capacity || stack.len() != self.stack_size {
+            return;
         }
+        let (bottom, valgrind_id) = stack.into_idle();
+        // SAFETY: the stack is ours now and nothing runs on it; its usable
+        // region is mapped read-write, and the link lies inside it, aligned
+        // (`link_offset`).
+        let link = unsafe {
+            let link = bottom.add(link_offset(self.stack_size)).cast::<Link>();
+            link.write(Link {
+                next: self.newest,
+                valgrind_id,
+            });
+            link
+        };
+        self.newest = Some(link);
+        self.len += 1;
     }
 
     /// Frees every idle stack.
@@ -307,7 +400,13 @@ impl StackPool {
     /// # Ok::<(), sure_stack::StackError>(())
     /// ```
     pub fn clear(&mut self) {
-        self.free.clear();
+        while self.take_idle().is_some() {}
+    }
+}
+
+impl Drop for StackPool {
+    fn drop(&mut self) {
+        self.clear();
     }
 }
 
@@ -323,7 +422,7 @@ impl fmt::Debug for StackPool {
         f.debug_struct("StackPool")
             .field("stack_size", &self.stack_size)
             .field("capacity", &self.capacity)
-            .field("len", &self.free.len())
+            .field("len", &self.len)
             .finish()
     }
 }

@@ -170,6 +170,30 @@ impl Stack {
         stack
     }
 
+    /// Gives the stack up to a pool's free list: its bottom and its
+    /// Valgrind id, all that [`from_idle`](Stack::from_idle) needs beside
+    /// the length, which a pool's stacks share. The stack stays mapped and
+    /// registered.
+    #[inline]
+    pub(crate) fn into_idle(self) -> (NonNull<u8>, usize) {
+        let stack = core::mem::ManuallyDrop::new(self);
+        (stack.bottom, stack.valgrind_id)
+    }
+
+    /// Takes back a stack given up with [`into_idle`](Stack::into_idle).
+    ///
+    /// # Safety
+    /// `bottom` and `valgrind_id` came from `into_idle` on a stack of `len`
+    /// usable bytes, and are taken back at most once.
+    #[inline]
+    pub(crate) unsafe fn from_idle(bottom: NonNull<u8>, len: usize, valgrind_id: usize) -> Stack {
+        Stack {
+            bottom,
+            len,
+            valgrind_id,
+        }
+    }
+
     /// The whole mapping, guard included.
     fn mapping(&self) -> RawStack {
         let guard = guard_len();

@@ -1,0 +1,70 @@
+//! Ending a suspended coroutine: build it, resume it once (its body
+//! suspends holding a value with a destructor), then end it early, which
+//! unwinds its body. The same body for both.
+//!
+//! - `sure/suspended`: `Coroutine::new` on the pooled stack, then dropped
+//!   while suspended: the drop unwinds the body, and the stack goes back
+//!   to the pool.
+//! - `corosensei/suspended`: `Coroutine::with_stack` on one reused
+//!   `DefaultStack`, then `force_unwind`, and the stack taken back with
+//!   `into_stack`.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{BenchmarkId, Criterion, criterion_main};
+
+/// What the body holds across its suspend, so that the unwind has a
+/// destructor to run, as a real body's would.
+struct Held(u64);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        black_box(self.0);
+    }
+}
+
+/// The `cancel` group.
+fn cancel(c: &mut Criterion) {
+    let mut group = c.benchmark_group("cancel");
+    group.bench_function(BenchmarkId::new("sure", "suspended"), |b| {
+        b.iter(|| {
+            let mut co = sure_coro::Coroutine::new(|h| {
+                let _held = Held(1);
+                h.suspend();
+            });
+            let _ = black_box(co.resume());
+            drop(co);
+        })
+    });
+    let mut stack = Some(corosensei::stack::DefaultStack::default());
+    group.bench_function(BenchmarkId::new("corosensei", "suspended"), |b| {
+        b.iter(|| {
+            let taken = stack.take().expect("the stack is always put back");
+            let mut co: corosensei::Coroutine<(), (), ()> =
+                corosensei::Coroutine::with_stack(taken, |y, ()| {
+                    let _held = Held(1);
+                    y.suspend(());
+                });
+            black_box(co.resume(()));
+            co.force_unwind();
+            stack = Some(co.into_stack());
+        })
+    });
+    group.finish();
+}
+
+/// Holds the criterion group, so that the `pub fn` its macro generates is
+/// not exported (and needs no docs of its own).
+mod group {
+    criterion::criterion_group! {
+        name = cancel;
+        config = criterion::Criterion::default()
+            .warm_up_time(super::Duration::from_secs(1))
+            .measurement_time(super::Duration::from_secs(3))
+            .sample_size(50);
+        targets = super::cancel
+    }
+}
+
+criterion_main!(group::cancel);
