@@ -41,6 +41,9 @@ pub struct Target {
     /// Whether a test's child process must be started through the emulator
     /// too (qemu-user), or starts as any program there does (wine).
     emulates_children: bool,
+    /// How many random programs sure-coro's property test runs here
+    /// (`SURE_PROPTEST_CASES`), where an emulator makes its 8,000 too slow.
+    pub property_cases: Option<&'static str>,
 }
 
 /// The Linux targets the cross stages test.
@@ -54,6 +57,7 @@ pub const TARGETS: [Target; 2] = [
         emulator_args: "-L /usr/aarch64-linux-gnu",
         emulator_env: &[],
         emulates_children: true,
+        property_cases: Some("1000"),
     },
     Target {
         triple: "riscv64gc-unknown-linux-gnu",
@@ -64,6 +68,7 @@ pub const TARGETS: [Target; 2] = [
         emulator_args: "-L /usr/riscv64-linux-gnu",
         emulator_env: &[],
         emulates_children: true,
+        property_cases: Some("1000"),
     },
 ];
 
@@ -84,6 +89,7 @@ pub const WINDOWS: Target = Target {
     // what Windows ends it with (and what the guard-page test checks).
     emulator_env: &[("WINEDEBUG", "-all"), ("WINEDLLOVERRIDES", "winedbg.exe=d")],
     emulates_children: false,
+    property_cases: None,
 };
 
 /// The Windows targets that must build, without a linker (`cargo check`).
@@ -160,6 +166,9 @@ impl Target {
         for (key, value) in self.emulator_env {
             command = command.env(*key, *value);
         }
+        if let Some(cases) = self.property_cases {
+            command = command.env("SURE_PROPTEST_CASES", cases);
+        }
         command
     }
 }
@@ -174,6 +183,10 @@ pub fn cargo_for(triple: &str, args: &[&str]) -> Cmd {
     let mut all = vec![*subcommand, "-Zbuild-std", "--target", triple];
     all.extend_from_slice(rest);
     Cmd::new(CARGO, all)
+        // Line tables are all that backtraces need (function names, files
+        // and lines); full debug info makes std and every test binary
+        // slower to build and link for the target.
+        .env("CARGO_PROFILE_DEV_DEBUG", "line-tables-only")
         .env("RUSTC_BOOTSTRAP", "1")
         .env("RUSTC", RUSTC)
         .env("RUSTDOC", RUSTDOC)

@@ -33,6 +33,38 @@ fn pool_is_lifo() {
     assert!(pool.is_empty());
 }
 
+/// The pool keeps its list in its idle stacks' own memory: a stack taken
+/// out is wholly its user's, whatever the user writes over it, and the
+/// list stays whole; a pool moved to another thread frees its stacks there.
+#[test]
+fn a_taken_stack_is_wholly_its_users_and_the_list_survives_it() {
+    let mut pool = StackPool::new(MIN_STACK_SIZE).unwrap();
+    let stacks: Vec<Stack> = (0..3).map(|_| pool.take().unwrap()).collect();
+    let addrs: Vec<usize> = stacks.iter().map(addr).collect();
+    for s in stacks {
+        pool.give_back(s);
+    }
+    let taken = pool.take().unwrap();
+    // SAFETY: the whole usable region is this stack's, and nothing runs
+    // on it.
+    unsafe { taken.bottom().as_ptr().write_bytes(0xA5, taken.len()) };
+    pool.give_back(taken);
+    let again: Vec<usize> = (0..3).map(|_| addr(&pool.take().unwrap())).collect();
+    assert_eq!(again, addrs.iter().rev().copied().collect::<Vec<_>>());
+    for _ in 0..2 {
+        let stack = pool.take().unwrap();
+        pool.give_back(stack);
+    }
+    assert_eq!(pool.len(), 1);
+    std::thread::spawn(move || {
+        assert_eq!(pool.len(), 1);
+        assert!(pool.peak_usage().unwrap() > 0);
+        drop(pool);
+    })
+    .join()
+    .unwrap();
+}
+
 #[test]
 fn the_same_stack_comes_back_with_its_touched_pages() {
     let mut pool = StackPool::new(DEFAULT_STACK_SIZE).unwrap();
