@@ -878,10 +878,11 @@ impl<I, Y, R> Drop for Coroutine<I, Y, R> {
         // A completed coroutine (the common case) has nothing left to end;
         // keep that check inline and the rest out of line.
         if self.phase() == Phase::Finished {
+            unlabel(&self.stack, self.named);
             // SAFETY: the stack is taken once, here, and `self` is not used
             // again; the body has finished, so nothing runs on the stack.
             let stack = unsafe { ManuallyDrop::take(&mut self.stack) };
-            release(stack, self.pooled, self.named);
+            release(stack, self.pooled);
         } else {
             // SAFETY: `self` is being dropped; its stack is not used again.
             unsafe { self.take_parts() }.drop_unfinished();

@@ -98,7 +98,8 @@ impl<I, Y, R> Parts<I, Y, R> {
     pub(crate) fn drop_unfinished(self) {
         match self.body.end() {
             End::Ended(payload) => {
-                release(self.stack, self.pooled, self.named);
+                unlabel(&self.stack, self.named);
+                release(self.stack, self.pooled);
                 if let Some(payload) = payload {
                     raise_unless_panicking(payload);
                 }
@@ -195,11 +196,12 @@ impl<I, Y, R> Body<I, Y, R> {
     }
 }
 
-/// Gives the stack of a coroutine whose body has ended back to the
-/// thread's pool, or frees it; a named coroutine's label goes first.
+/// Gives the stack of a coroutine whose body has ended, and whose label is
+/// cleared ([`unlabel`]), back to the thread's pool, or frees it. The
+/// label goes first, through the coroutine's own field: a reference to
+/// the moved stack would keep it in memory, copied at each move.
 #[inline]
-pub(crate) fn release(stack: Stack, pooled: bool, named: bool) {
-    unlabel(&stack, named);
+pub(crate) fn release(stack: Stack, pooled: bool) {
     if pooled {
         pool::give_back(stack);
     } else {
