@@ -146,7 +146,7 @@ impl Target {
     /// the linker, the runner and their companions set.
     pub fn cargo(&self, args: &[&str]) -> Cmd {
         let key = self.triple.to_uppercase().replace('-', "_");
-        let mut command = cargo_for(self.triple, args)
+        let mut command = cargo_for(&[self.triple], args)
             .env(
                 format!("CARGO_TARGET_{key}_LINKER"),
                 format!("{}-gcc", self.gnu),
@@ -173,14 +173,18 @@ impl Target {
     }
 }
 
-/// A cargo command of the cross toolchain for `triple`, with neither
-/// linker nor runner: the subcommand `args[0]`, `-Zbuild-std --target
-/// <triple>`, then the rest of `args`.
-pub fn cargo_for(triple: &str, args: &[&str]) -> Cmd {
+/// A cargo command of the cross toolchain for the targets `triples` (one
+/// build for them all, so that their standard libraries build side by
+/// side), with neither linker nor runner: the subcommand `args[0]`,
+/// `-Zbuild-std`, `--target <triple>` for each, then the rest of `args`.
+pub fn cargo_for(triples: &[&str], args: &[&str]) -> Cmd {
     let target = env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
     let target_dir = Path::new(&target).join("cross");
     let (subcommand, rest) = args.split_first().expect("a cargo subcommand");
-    let mut all = vec![*subcommand, "-Zbuild-std", "--target", triple];
+    let mut all = vec![*subcommand, "-Zbuild-std"];
+    for triple in triples {
+        all.extend(["--target", triple]);
+    }
     all.extend_from_slice(rest);
     Cmd::new(CARGO, all)
         // Line tables are all that backtraces need (function names, files

@@ -418,21 +418,19 @@ fn cross_stage(root: &Path, target: &cross::Target) -> Result<Stage, String> {
 /// bench crate's peers compile C with their build scripts, which needs one).
 fn windows_stage(root: &Path) -> Result<Stage, String> {
     let mut stage = cross_stage(root, &cross::WINDOWS)?;
-    for triple in cross::WINDOWS_CHECKED {
-        stage.commands.push(cross::cargo_for(
-            triple,
-            &[
-                "check",
-                "--all-targets",
-                "-p",
-                "sure-stack",
-                "-p",
-                "sure-context",
-                "-p",
-                "sure-coro",
-            ],
-        ));
-    }
+    stage.commands.push(cross::cargo_for(
+        &cross::WINDOWS_CHECKED,
+        &[
+            "check",
+            "--all-targets",
+            "-p",
+            "sure-stack",
+            "-p",
+            "sure-context",
+            "-p",
+            "sure-coro",
+        ],
+    ));
     Ok(stage.note(
         "on Windows the tests of Linux's /proc (sure-stack's map_limit and no_leak, sure-coro's \
          sized_pools) build to nothing, and two overflow tests leave out what needs Linux's \
