@@ -141,9 +141,12 @@ impl<I, Y> std::fmt::Debug for SuspendHandle<'_, I, Y> {
 }
 
 /// Unwinds the body of a coroutine that is being dropped. Cold, so the
-/// suspend fast path only tests the phase, but inlined into it: a frame of
-/// its own would be one more for the unwinder to walk, twice (8% of a
-/// cancellation under callgrind).
+/// suspend fast path only tests the phase. Inlined into it when optimised:
+/// a frame of its own would be one more for the unwinder to walk, twice
+/// (8% of a cancellation under callgrind). Not in a debug build, which
+/// would give every frame that suspends (the suspend is inlined always)
+/// room for this one's locals: a 300-deep recursive walk then overflowed
+/// a default stack under AddressSanitizer.
 ///
 /// If the body had suspended again while already being unwound, the drop
 /// left the value it handed out in `yielded`: it is dropped here, on the
@@ -151,7 +154,8 @@ impl<I, Y> std::fmt::Debug for SuspendHandle<'_, I, Y> {
 /// code while the body is suspended. A panic in that destructor unwinds the
 /// body in place of the cancellation, and comes out of the drop.
 #[cold]
-#[inline(always)]
+#[cfg_attr(debug_assertions, inline(never))]
+#[cfg_attr(not(debug_assertions), inline(always))]
 fn cancel<I, Y>(channel: *mut Channel<I, Y>) -> ! {
     // SAFETY: the channel outlives the handle that called us; the drop sets
     // `value_left` only over a value the body wrote and nobody took.
