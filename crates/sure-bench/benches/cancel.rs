@@ -13,16 +13,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, criterion_main};
-
-/// What the body holds across its suspend, so that the unwind has a
-/// destructor to run, as a real body's would.
-struct Held(u64);
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        black_box(self.0);
-    }
-}
+use sure_bench::Held;
 
 /// The `cancel` group.
 fn cancel(c: &mut Criterion) {

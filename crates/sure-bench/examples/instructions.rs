@@ -33,6 +33,8 @@
 use std::hint::black_box;
 use std::process::ExitCode;
 
+use sure_bench::Held;
+
 /// A case: its name and the function running it for a number of
 /// iterations.
 type Case = (&'static str, fn(u64));
@@ -138,16 +140,6 @@ fn corosensei_create_returning(iterations: u64) {
             corosensei::Coroutine::with_stack(stack, |_, ()| ());
         black_box(co.resume(()));
         stack = co.into_stack();
-    }
-}
-
-/// What a cancelled body holds across its suspend: a destructor for the
-/// unwind to run.
-struct Held(u64);
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        black_box(self.0);
     }
 }
 

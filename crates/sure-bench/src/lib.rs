@@ -20,7 +20,19 @@
 //!
 //! This library holds the few helpers the benches share.
 
+use std::hint::black_box;
 use std::path::PathBuf;
+
+/// What a cancelled body holds across its suspend (the `cancel` bench and
+/// the instruction driver's cancel cases): a destructor for the unwind to
+/// run, as a real body's would.
+pub struct Held(pub u64);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        black_box(self.0);
+    }
+}
 
 /// The process's resident memory in bytes: the second field of
 /// `/proc/self/statm` (resident pages) times the page size. `None` where

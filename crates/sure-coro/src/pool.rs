@@ -229,7 +229,7 @@ pub(crate) fn take_or_panic(constructor: &'static str, builder: &'static str) ->
 #[inline(never)]
 #[track_caller]
 fn map_or_panic(constructor: &'static str, builder: &'static str) -> Stack {
-    take().unwrap_or_else(|error| {
+    Stack::allocate_at_least(DEFAULT_STACK_SIZE).unwrap_or_else(|error| {
         panic!(
             "{constructor} could not get a stack: {error} \
              ({builder} returns this error instead of panicking)"

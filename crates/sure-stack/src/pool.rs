@@ -233,9 +233,12 @@ impl StackPool {
         self.len = capacity;
         while let Some(link) = rest {
             // SAFETY: `link` is in an idle stack that no list reaches any
-            // more; it is read before its stack is freed.
-            rest = unsafe { link.as_ref().next };
-            drop(self.stack_of(link));
+            // more, read before the stack it becomes owns, then frees, it.
+            rest = unsafe {
+                let next = link.as_ref().next;
+                drop(self.stack_of(link));
+                next
+            };
         }
     }
 
@@ -291,23 +294,26 @@ impl StackPool {
         let mut peak = 0;
         let mut at = self.newest;
         while let Some(link) = at {
-            // The stack stays in the pool: looked at, not taken.
-            let stack = ManuallyDrop::new(self.stack_of(link));
+            // SAFETY: `link` is in an idle stack this pool owns; the copy
+            // made of it is only looked at, never dropped.
+            let stack = ManuallyDrop::new(unsafe { self.stack_of(link) });
             peak = peak.max(stack.peak_usage()?);
-            // SAFETY: `link` is in an idle stack this pool owns.
+            // SAFETY: as above.
             at = unsafe { link.as_ref().next };
         }
         Ok(peak)
     }
 
-    /// The stack whose link is `link`, one of this pool's idle stacks; the
-    /// caller unlinks it, or forgets the copy.
+    /// The stack whose link is `link`.
+    ///
+    /// # Safety
+    /// `link` is one of this pool's links, and the stack has one owner
+    /// afterwards: the caller unlinks it, or never drops the copy.
     #[inline]
-    fn stack_of(&self, link: NonNull<Link>) -> Stack {
-        // SAFETY: `link` is the link of an idle stack of this pool's size,
-        // which `give_back` wrote `link_offset` bytes above the stack's
-        // bottom, with the stack's Valgrind id; the caller keeps one owner
-        // of the stack.
+    unsafe fn stack_of(&self, link: NonNull<Link>) -> Stack {
+        // SAFETY: `give_back` wrote the link `link_offset` bytes above the
+        // bottom of an idle stack of this pool's size, with its Valgrind
+        // id; the contract leaves one owner.
         unsafe {
             let bottom = link.cast::<u8>().sub(link_offset(self.stack_size));
             Stack::from_idle(bottom, self.stack_size, link.as_ref().valgrind_id)
@@ -351,10 +357,13 @@ impl StackPool {
     #[inline]
     pub fn take_idle(&mut self) -> Option<Stack> {
         let link = self.newest?;
-        // SAFETY: `link` is in the newest idle stack, which this pool owns.
-        self.newest = unsafe { link.as_ref().next };
-        self.len -= 1;
-        Some(self.stack_of(link))
+        // SAFETY: `link` is in the newest idle stack, which this pool owns
+        // and unlinks here, so the stack returned is its only owner.
+        unsafe {
+            self.newest = link.as_ref().next;
+            self.len -= 1;
+            Some(self.stack_of(link))
+        }
     }
 
     /// Returns a stack to the pool for reuse. It is kept if the pool holds
