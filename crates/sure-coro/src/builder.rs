@@ -1,6 +1,7 @@
 //! [`Builder`]: coroutines with a chosen stack, returning errors instead of
 //! panicking.
 
+use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
 
 use sure_stack::{DEFAULT_STACK_SIZE, LABEL_BYTES, Stack, StackError};
@@ -8,7 +9,7 @@ use sure_stack::{DEFAULT_STACK_SIZE, LABEL_BYTES, Stack, StackError};
 use crate::coroutine::Coroutine;
 use crate::handle::SuspendHandle;
 use crate::pool;
-use crate::root::{Header, Root};
+use crate::root::{Root, Tenancy};
 
 /// Configures and builds a [`Coroutine`], in the manner of
 /// [`std::thread::Builder`]: where [`Coroutine::new`] panics when no stack
@@ -258,23 +259,23 @@ where
     // layout whoever ran on it before.
     let below_label =
         NonNull::slice_from_raw_parts(region.cast::<u8>(), region.len() - LABEL_BYTES);
-    // SAFETY: the stack is ours, unused, and moves into the coroutine,
-    // which keeps it for as long as the body may run and clears the name
-    // (`set_name`'s contract) when it releases the stack; it is at least
-    // MIN_STACK_SIZE long, and the assert above leaves the label and the
-    // root at its top (the root below the label, as `Root::install`
-    // requires), and at least MIN_SETUP_BYTES below them.
-    let header: NonNull<Header<I, Y, R>> = unsafe {
-        if let Some(name) = name {
-            stack.set_name(name);
-        }
-        Root::install(below_label, context_guard(&stack), body)
-    };
-    Coroutine::from_parts(
-        header,
-        Root::<F, I, Y, R>::drop_unstarted,
-        stack,
+    let guard = context_guard(&stack);
+    if let Some(name) = name {
+        // SAFETY: the stack is ours and unused; it moves into the root,
+        // whose coroutine clears the name (`set_name`'s contract) when it
+        // releases the stack.
+        unsafe { stack.set_name(name) };
+    }
+    let tenancy = Tenancy {
+        stack: ManuallyDrop::new(stack),
         pooled,
         named,
-    )
+    };
+    // SAFETY: the region is the stack's, unused, and the stack moves into
+    // the root, which the coroutine keeps for as long as the body may run;
+    // it is at least MIN_STACK_SIZE long, and the assert above leaves the
+    // label and the root at its top (the root below the label, as
+    // `Root::install` requires), and at least MIN_SETUP_BYTES below them.
+    let header = unsafe { Root::install(below_label, guard, tenancy, body) };
+    Coroutine::from_header(header)
 }

@@ -10,7 +10,7 @@ use std::ptr::NonNull;
 use sure_stack::Stack;
 
 use crate::builder::assemble;
-use crate::ending::{Body, End, Leak, Parts, raise_unless_panicking, release, unlabel};
+use crate::ending::{Body, End, Leak, raise_unless_panicking, release, vacate};
 use crate::handle::SuspendHandle;
 use crate::pool;
 use crate::root::{Channel, Header, Phase};
@@ -303,19 +303,10 @@ type Invariant<I, Y, R> = PhantomData<fn(I, Y, R) -> (I, Y, R)>;
 /// assert!(co.is_completed());
 /// ```
 pub struct Coroutine<Input = (), Yield = (), Return = ()> {
-    /// The root at the top of the stack; its channel holds the coroutine's
-    /// state.
+    /// The root at the top of the stack: its channel holds the coroutine's
+    /// state, its tenancy the stack itself, released by `Drop` once the
+    /// body has ended.
     header: StackPtr<Header<Input, Yield, Return>>,
-    /// Whether the stack goes back to the thread's pool when dropped.
-    pooled: bool,
-    /// Whether the coroutine has a name, in the label at the top of its
-    /// stack.
-    named: bool,
-    /// Drops the body closure of a coroutine that never started; knows the
-    /// closure's type, which `Coroutine` does not.
-    drop_unstarted: unsafe fn(NonNull<Header<Input, Yield, Return>>),
-    /// Released by `Drop` once the body has ended.
-    stack: ManuallyDrop<Stack>,
     _types: Invariant<Input, Yield, Return>,
     /// Neither Send nor Sync.
     _thread: StaysOnItsThread,
@@ -475,23 +466,12 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         assemble(stack, true, None, body)
     }
 
-    /// Assembles a coroutine from a header [`Root::install`] wrote on
-    /// `stack`.
+    /// The coroutine whose root [`Root::install`] wrote, with `header`.
     ///
     /// [`Root::install`]: crate::root::Root::install
-    pub(crate) fn from_parts(
-        header: NonNull<Header<I, Y, R>>,
-        drop_unstarted: unsafe fn(NonNull<Header<I, Y, R>>),
-        stack: Stack,
-        pooled: bool,
-        named: bool,
-    ) -> Self {
+    pub(crate) fn from_header(header: NonNull<Header<I, Y, R>>) -> Self {
         Coroutine {
             header: StackPtr::new(header),
-            pooled,
-            named,
-            drop_unstarted,
-            stack: ManuallyDrop::new(stack),
             _types: PhantomData,
             _thread: StaysOnItsThread::default(),
         }
@@ -560,14 +540,16 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     /// The coroutine's name, if it was built with one
     /// ([`Builder::name`](crate::Builder::name)).
     pub fn name(&self) -> Option<&str> {
+        // SAFETY: as in `stack`.
+        let named = unsafe { (*self.header.as_ptr()).tenancy.named };
         // SAFETY: a named coroutine's label was written when it was built
         // and is released only when the stack leaves it.
-        self.named.then(|| unsafe { self.stack.name() })
+        named.then(|| unsafe { self.stack().name() })
     }
 
     /// Usable bytes of this coroutine's stack.
     pub fn stack_size(&self) -> usize {
-        self.stack.len()
+        self.stack().len()
     }
 
     /// The most bytes of its stack this coroutine has used so far, exact to
@@ -610,7 +592,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     /// # Errors
     /// As [`Stack::peak_usage`]: what `mincore(2)` reported, if it failed.
     pub fn peak_stack_usage(&self) -> io::Result<usize> {
-        self.stack.peak_usage()
+        self.stack().peak_usage()
     }
 
     /// Gives back to the system the pages of this coroutine's stack below
@@ -634,8 +616,8 @@ impl<I, Y, R> Coroutine<I, Y, R> {
                 unsafe { (*channel).body.saved_stack_pointer() }
                     .map(|sp| sp.as_ptr().cast_const())
                     .filter(|&sp| {
-                        self.stack.bottom().as_ptr().cast_const() <= sp
-                            && sp < self.stack.top().as_ptr()
+                        self.stack().bottom().as_ptr().cast_const() <= sp
+                            && sp < self.stack().top().as_ptr()
                     })
             }
             CoroutineState::Completed => Some(self.header.as_ptr().cast::<u8>().cast_const()),
@@ -652,7 +634,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         // below its saved stack pointer, which lies on this stack; a
         // completed body's stack holds only the root (at the header) and
         // the label above it; nothing else points into the stack.
-        unsafe { self.stack.discard_below(in_use) }
+        unsafe { self.stack().discard_below(in_use) }
     }
 
     /// Ends the coroutine as dropping it would (unwinding a suspended body)
@@ -680,28 +662,25 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     ///   `panic = "abort"`, or this thread's locals are being destroyed; see
     ///   [`Coroutine`], "Edges").
     pub fn into_stack(self) -> Stack {
-        let mut this = ManuallyDrop::new(self);
-        // SAFETY: `this` is never dropped, and its stack is not used again.
-        let parts = unsafe { this.take_parts() };
-        match parts.body.end() {
+        let body = ManuallyDrop::new(self).body();
+        match body.end() {
             End::Ended(payload) => {
-                unlabel(&parts.stack, parts.named);
+                // SAFETY: the body has ended, and the coroutine is never
+                // dropped (`ManuallyDrop`), so the stack moves out once, here.
+                let (stack, _) = unsafe { vacate(body.header) };
                 if let Some(payload) = payload {
                     if !std::thread::panicking() {
-                        drop(parts.stack);
+                        drop(stack);
                         panic::resume_unwind(payload);
                     }
                     std::mem::forget(payload);
                 }
-                parts.stack
+                stack
             }
-            End::Leaked(leak) => {
-                std::mem::forget(parts.stack);
-                panic!(
-                    "Coroutine::into_stack cannot give the stack back: {}; the stack is leaked",
-                    leak.reason()
-                )
-            }
+            End::Leaked(leak) => panic!(
+                "Coroutine::into_stack cannot give the stack back: {}; the stack is leaked",
+                leak.reason()
+            ),
         }
     }
 
@@ -827,7 +806,6 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     fn body(&self) -> Body<I, Y, R> {
         Body {
             header: self.header.as_non_null(),
-            drop_unstarted: self.drop_unstarted,
         }
     }
 
@@ -853,22 +831,13 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         }
     }
 
-    /// Takes the coroutine apart for its end: ending it runs user code
-    /// (destructors on its stack, its closure's drop glue), which may move,
-    /// replace or drop this very `Coroutine` value through a thread-local,
-    /// so whatever the end needs is read from `self` now, and `self` is not
-    /// read again.
-    ///
-    /// # Safety
-    /// `self.stack` is not used again (it moves into the parts).
-    unsafe fn take_parts(&mut self) -> Parts<I, Y, R> {
-        Parts {
-            body: self.body(),
-            pooled: self.pooled,
-            named: self.named,
-            // SAFETY: by the contract, the stack is moved out only here.
-            stack: unsafe { ManuallyDrop::take(&mut self.stack) },
-        }
+    /// The coroutine's stack.
+    fn stack(&self) -> &Stack {
+        // SAFETY: the tenancy lives in the header at the top of our stack,
+        // and nothing writes it while we hold the stack: the body never
+        // touches it, and only the end of the coroutine (`Drop`,
+        // `into_stack`, which take `self`) moves the stack out.
+        unsafe { &(*self.header.as_ptr()).tenancy.stack }
     }
 }
 
@@ -878,14 +847,11 @@ impl<I, Y, R> Drop for Coroutine<I, Y, R> {
         // A completed coroutine (the common case) has nothing left to end;
         // keep that check inline and the rest out of line.
         if self.phase() == Phase::Finished {
-            unlabel(&self.stack, self.named);
-            // SAFETY: the stack is taken once, here, and `self` is not used
-            // again; the body has finished, so nothing runs on the stack.
-            let stack = unsafe { ManuallyDrop::take(&mut self.stack) };
-            release(stack, self.pooled);
+            // SAFETY: the body has finished, so nothing runs on the stack,
+            // and `self` is being dropped: the stack moves out once, here.
+            unsafe { release(self.header.as_non_null()) };
         } else {
-            // SAFETY: `self` is being dropped; its stack is not used again.
-            unsafe { self.take_parts() }.drop_unfinished();
+            self.body().drop_unfinished();
         }
     }
 }
@@ -898,7 +864,7 @@ impl<I, Y, R> fmt::Debug for Coroutine<I, Y, R> {
         }
         debug
             .field("state", &self.state())
-            .field("stack_size", &self.stack.len())
+            .field("stack_size", &self.stack().len())
             .finish_non_exhaustive()
     }
 }

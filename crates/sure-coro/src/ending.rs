@@ -4,6 +4,7 @@
 //! not be touched (it is running, or cannot be unwound) is left alone and
 //! its stack leaked.
 
+use std::mem::ManuallyDrop;
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr::{self, NonNull};
 
@@ -20,14 +21,14 @@ use crate::thread_exit;
 /// any user code runs: that code (destructors on the stack, the closure's
 /// drop glue) may move, replace or drop the `Coroutine` value itself
 /// through a thread-local, so nothing reads the value afterwards.
+/// A coroutine, seen from the code that ends it: its header, at the top
+/// of the stack the caller holds.
 pub(crate) struct Body<I, Y, R> {
     pub(crate) header: NonNull<Header<I, Y, R>>,
-    /// Drops the closure of a body that never started; knows its type.
-    pub(crate) drop_unstarted: unsafe fn(NonNull<Header<I, Y, R>>),
 }
 
-// Two plain pointers, whatever I, Y and R are (a derive would ask them to
-// be `Copy`).
+// A plain pointer, whatever I, Y and R are (a derive would ask them to be
+// `Copy`).
 impl<I, Y, R> Clone for Body<I, Y, R> {
     fn clone(&self) -> Self {
         *self
@@ -36,18 +37,6 @@ impl<I, Y, R> Clone for Body<I, Y, R> {
 
 impl<I, Y, R> Copy for Body<I, Y, R> {}
 
-/// A coroutine taken apart by `Coroutine::take_parts`: its body and the
-/// stack it runs on, now owned here.
-pub(crate) struct Parts<I, Y, R> {
-    pub(crate) body: Body<I, Y, R>,
-    /// Whether the stack goes back to the thread's pool.
-    pub(crate) pooled: bool,
-    /// Whether the stack carries a label naming the coroutine.
-    pub(crate) named: bool,
-    pub(crate) stack: Stack,
-}
-
-/// How ending a body went.
 pub(crate) enum End {
     /// The body has ended and nothing runs on the stack any more; the
     /// payload of a panic the body raised meanwhile (other than the
@@ -91,25 +80,22 @@ impl Leak {
     }
 }
 
-impl<I, Y, R> Parts<I, Y, R> {
-    /// The end of a coroutine dropped before it completed. Out of line:
-    /// only the completed check is on the common path.
+impl<I, Y, R> Body<I, Y, R> {
+    /// What `Drop` does with a coroutine that has not finished: ends it,
+    /// then releases its stack, or leaves the stack where it is (leaked)
+    /// when the body cannot be ended.
     #[inline(never)]
     pub(crate) fn drop_unfinished(self) {
-        match self.body.end() {
-            End::Ended(payload) => {
-                unlabel(&self.stack, self.named);
-                release(self.stack, self.pooled);
-                if let Some(payload) = payload {
-                    raise_unless_panicking(payload);
-                }
+        if let End::Ended(payload) = self.end() {
+            // SAFETY: the body has ended and the coroutine being dropped
+            // releases its stack once, here.
+            unsafe { release(self.header) };
+            if let Some(payload) = payload {
+                raise_unless_panicking(payload);
             }
-            End::Leaked(_) => std::mem::forget(self.stack),
         }
     }
-}
 
-impl<I, Y, R> Body<I, Y, R> {
     /// Ends the body without running it further: drops an unstarted
     /// closure, or unwinds a suspended stack; or says why it must be left
     /// alone. Leaves the phase `Ending` (or `Finished` if it was).
@@ -132,7 +118,7 @@ impl<I, Y, R> Body<I, Y, R> {
                 CoroutineState::Unstarted => {
                     (*channel).phase = Phase::Ending;
                     ptr::write(&raw mut (*channel).body, ExecutionContext::new());
-                    let (drop_unstarted, header) = (self.drop_unstarted, self.header);
+                    let (drop_unstarted, header) = ((*self.header.as_ptr()).drop_unstarted, self.header);
                     // A panic in the closure's destructor is caught so that
                     // the stack is still released.
                     End::Ended(
@@ -200,8 +186,35 @@ impl<I, Y, R> Body<I, Y, R> {
 /// cleared ([`unlabel`]), back to the thread's pool, or frees it. The
 /// label goes first, through the coroutine's own field: a reference to
 /// the moved stack would keep it in memory, copied at each move.
+/// Moves the stack out of a coroutine's header and clears its name: the
+/// stack is then the caller's, with whether it came from the pool.
+///
+/// # Safety
+/// The body has ended (nothing runs on the stack or reads its name any
+/// more), and the stack is moved out of this header only once.
 #[inline]
-pub(crate) fn release(stack: Stack, pooled: bool) {
+pub(crate) unsafe fn vacate<I, Y, R>(header: NonNull<Header<I, Y, R>>) -> (Stack, bool) {
+    // SAFETY: by the contract the name is cleared and the stack moved out
+    // once, here, and neither is used by anyone else any more. The name is
+    // cleared in place, so the stack is read out only once.
+    unsafe {
+        let tenancy = &raw mut (*header.as_ptr()).tenancy;
+        if (*tenancy).named {
+            (*tenancy).stack.clear_name();
+        }
+        (ManuallyDrop::take(&mut (*tenancy).stack), (*tenancy).pooled)
+    }
+}
+
+/// Releases the stack of a coroutine whose body has ended: back to the
+/// thread's pool, or unmapped.
+///
+/// # Safety
+/// As [`vacate`].
+#[inline]
+pub(crate) unsafe fn release<I, Y, R>(header: NonNull<Header<I, Y, R>>) {
+    // SAFETY: by the contract.
+    let (stack, pooled) = unsafe { vacate(header) };
     if pooled {
         pool::give_back(stack);
     } else {
@@ -209,20 +222,6 @@ pub(crate) fn release(stack: Stack, pooled: bool) {
     }
 }
 
-/// Frees the name of a coroutine whose body has ended, if it has one, from
-/// the label at the top of its stack, before the stack leaves it.
-#[inline]
-pub(crate) fn unlabel(stack: &Stack, named: bool) {
-    if named {
-        // SAFETY: a named coroutine wrote its label when it was built; its
-        // body has ended, and the label is not used again.
-        unsafe { stack.clear_name() };
-    }
-}
-
-/// Lets a panic the body raised while being ended out, unless the thread
-/// is already panicking: a second panic would abort, and so could the
-/// payload's own destructor, so it is leaked.
 #[cold]
 #[inline(never)]
 pub(crate) fn raise_unless_panicking(payload: Payload) {

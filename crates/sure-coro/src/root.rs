@@ -11,6 +11,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::ptr::{self, NonNull};
 
 use sure_context::{ExecutionContext, Trampoline};
+use sure_stack::Stack;
 
 use crate::coroutine::CoroutineState;
 use crate::handle::SuspendHandle;
@@ -83,13 +84,33 @@ impl<I, Y> Channel<I, Y> {
     }
 }
 
-/// The channel plus the outcome: everything `Coroutine` reaches, which is
-/// independent of the body's type.
+/// The channel, the outcome and the stack: everything `Coroutine` reaches,
+/// which is independent of the body's type. Kept here rather than in the
+/// `Coroutine` value, so that value is one pointer: creating, moving and
+/// dropping a coroutine copies nothing else.
 #[repr(C)]
 pub(crate) struct Header<I, Y, R> {
     pub(crate) channel: Channel<I, Y>,
     /// The body's result, written once, just before the final switch out.
     pub(crate) outcome: MaybeUninit<Result<R, Payload>>,
+    /// The stack this header lives on. Only the `Coroutine` reads it, and
+    /// moves it out (`Tenancy::stack`) once the body has ended, to release
+    /// it; the body never touches it.
+    pub(crate) tenancy: Tenancy,
+    /// Drops the body closure of a coroutine that never started; knows the
+    /// closure's type, which `Coroutine` does not.
+    pub(crate) drop_unstarted: unsafe fn(NonNull<Header<I, Y, R>>),
+}
+
+/// A coroutine's stack and where it goes when the coroutine is done with it.
+pub(crate) struct Tenancy {
+    /// Moved out exactly once, when the coroutine releases its stack.
+    pub(crate) stack: ManuallyDrop<Stack>,
+    /// Whether the stack goes back to the thread's pool.
+    pub(crate) pooled: bool,
+    /// Whether the label at the top of the stack holds a name, cleared
+    /// when the stack is released.
+    pub(crate) named: bool,
 }
 
 /// What sits at the top of the stack: the header, then the trampoline
@@ -124,22 +145,23 @@ where
     /// Bytes the root takes at the top of a stack, alignment included.
     pub(crate) const FOOTPRINT: usize = size_of::<Self>() + Self::ALIGN;
 
-    /// Writes a root for `body` at the top of `stack` and prepares a context
-    /// whose first switch runs it, on the stack below the root and its
-    /// `guard` bytes below that (`ExecutionContext::setup_guarded`).
-    /// Returns the header.
+    /// Writes a root for `body` at the top of `region` and prepares a
+    /// context whose first switch runs it, on the stack below the root and
+    /// its `guard` bytes below that (`ExecutionContext::setup_guarded`).
+    /// The root keeps `tenancy`. Returns the header.
     ///
     /// # Safety
-    /// `stack` is writable, unused memory at least `FOOTPRINT` plus
-    /// `sure_context::MIN_SETUP_BYTES` long, valid for as long as the
-    /// coroutine may run, with `guard` bytes of its guard just below it.
+    /// `region` is writable, unused memory of `tenancy.stack`, at least
+    /// `FOOTPRINT` plus `sure_context::MIN_SETUP_BYTES` long, with `guard`
+    /// bytes of its guard just below it.
     pub(crate) unsafe fn install(
-        stack: NonNull<[u8]>,
+        region: NonNull<[u8]>,
         guard: usize,
+        tenancy: Tenancy,
         body: F,
     ) -> NonNull<Header<I, Y, R>> {
-        let bottom = stack.cast::<u8>().as_ptr();
-        let top = bottom as usize + stack.len();
+        let bottom = region.cast::<u8>().as_ptr();
+        let top = bottom as usize + region.len();
         let root_addr = (top - size_of::<Self>()) & !(Self::ALIGN - 1);
         let offset = root_addr - bottom as usize;
         // SAFETY: `root_addr` is inside the region (the caller guarantees
@@ -158,6 +180,8 @@ where
                         value_left: false,
                     },
                     outcome: MaybeUninit::uninit(),
+                    tenancy,
+                    drop_unstarted: Self::drop_unstarted,
                 },
                 start: Start {
                     header,
@@ -186,7 +210,7 @@ where
     /// # Safety
     /// `header` came from `install` with this `F`, and the coroutine never
     /// ran; the body is not used again.
-    pub(crate) unsafe fn drop_unstarted(header: NonNull<Header<I, Y, R>>) {
+    unsafe fn drop_unstarted(header: NonNull<Header<I, Y, R>>) {
         // SAFETY: by the contract, this is a Root<F, ..> whose body is
         // still in place.
         unsafe { ManuallyDrop::drop(&mut (*header.cast::<Self>().as_ptr()).start.body) }

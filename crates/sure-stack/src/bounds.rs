@@ -32,7 +32,16 @@ static REGISTRY: Registry = Registry {
 /// otherwise report every map access as a race).
 struct Registry {
     locked: AtomicBool,
-    map: UnsafeCell<BTreeMap<usize, usize>>,
+    map: UnsafeCell<BTreeMap<usize, Entry>>,
+}
+
+/// What the registry keeps of a stack, by its top.
+#[derive(Clone, Copy)]
+struct Entry {
+    bottom: usize,
+    /// The id Valgrind gave the stack (0 when not running under Valgrind),
+    /// kept here so that a `Stack` is two words.
+    valgrind_id: usize,
 }
 
 // SAFETY: the map is only reached through `with`, which holds the lock, so
@@ -41,7 +50,7 @@ unsafe impl Sync for Registry {}
 
 impl Registry {
     /// Runs `f` on the map with the lock held.
-    fn with<T>(&self, f: impl FnOnce(&mut BTreeMap<usize, usize>) -> T) -> T {
+    fn with<T>(&self, f: impl FnOnce(&mut BTreeMap<usize, Entry>) -> T) -> T {
         while self
             .locked
             .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
@@ -67,7 +76,7 @@ impl Registry {
     /// handler, which must not wait for a lock the faulting code may hold.
     /// Reads only.
     #[cfg(windows)]
-    fn try_read<T>(&self, f: impl FnOnce(&BTreeMap<usize, usize>) -> T) -> Option<T> {
+    fn try_read<T>(&self, f: impl FnOnce(&BTreeMap<usize, Entry>) -> T) -> Option<T> {
         self.locked
             .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
             .ok()?;
@@ -98,16 +107,18 @@ thread_local! {
     static LAST: Cell<Remembered> = const { Cell::new(Remembered { lo: 0, hi: 0, removals: 0 }) };
 }
 
-/// Records a stack's usable region, `bottom..top`.
-pub(crate) fn register(bottom: usize, top: usize) {
-    REGISTRY.with(|map| map.insert(top, bottom));
+/// Records a stack's usable region, `bottom..top`, with the id Valgrind
+/// gave it.
+pub(crate) fn register(bottom: usize, top: usize, valgrind_id: usize) {
+    REGISTRY.with(|map| map.insert(top, Entry { bottom, valgrind_id }));
 }
 
 /// Forgets the stack whose usable region ends at `top`, before its mapping
-/// is unmapped or handed over.
-pub(crate) fn deregister(top: usize) {
-    REGISTRY.with(|map| map.remove(&top));
+/// is unmapped or handed over; returns its Valgrind id.
+pub(crate) fn deregister(top: usize) -> usize {
+    let entry = REGISTRY.with(|map| map.remove(&top));
     REMOVALS.fetch_add(1, Ordering::Relaxed);
+    entry.map_or(0, |entry| entry.valgrind_id)
 }
 
 /// The usable bounds, `bottom..top`, of the stack that `addr` lies on: a
@@ -195,11 +206,11 @@ pub(crate) fn guarded_stack_at(addr: usize, room: usize) -> Option<Range<usize>>
 
 /// The usable region, `bottom..top`, of the registered stack whose usable
 /// region, or the `room` bytes below it, holds `addr`.
-fn find(map: &BTreeMap<usize, usize>, addr: usize, room: usize) -> Option<Range<usize>> {
+fn find(map: &BTreeMap<usize, Entry>, addr: usize, room: usize) -> Option<Range<usize>> {
     map.range(addr + 1..)
         .next()
-        .filter(|&(_, &bottom)| bottom.saturating_sub(room) <= addr)
-        .map(|(&top, &bottom)| bottom..top)
+        .filter(|&(_, entry)| entry.bottom.saturating_sub(room) <= addr)
+        .map(|(&top, entry)| entry.bottom..top)
 }
 
 #[cfg(test)]
@@ -216,7 +227,7 @@ mod tests {
         // Nothing is mapped there now, or another test's stack is: the
         // answer must be a live stack's, not the remembered one.
         let registered = |bounds: &Range<usize>| {
-            REGISTRY.with(|map| map.get(&bounds.end) == Some(&bounds.start))
+            REGISTRY.with(|map| map.get(&bounds.end).map(|entry| entry.bottom) == Some(bounds.start))
         };
         assert!(stack_bounds(inside).is_none_or(|bounds| registered(&bounds)));
     }

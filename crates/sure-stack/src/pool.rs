@@ -52,8 +52,8 @@ pub struct StackPool {
     capacity: usize,
 }
 
-/// What an idle stack holds for its pool: the next idle stack, and what of
-/// its own `Stack` its length does not give. Written just below the label
+/// What an idle stack holds for its pool: the next idle stack (its own
+/// `Stack` is its address and the pool's length). Written just below the label
 /// at the top of the usable region ([`link_offset`]): in the page its last
 /// user touched first, which its next user overwrites anyway. So the free
 /// list allocates nothing, and taking or returning a stack touches one
@@ -61,7 +61,6 @@ pub struct StackPool {
 #[repr(C)]
 struct Link {
     next: Option<NonNull<Link>>,
-    valgrind_id: usize,
 }
 
 /// How far above the bottom of an idle stack of `len` usable bytes its
@@ -316,7 +315,7 @@ impl StackPool {
         // id; the contract leaves one owner.
         unsafe {
             let bottom = link.cast::<u8>().sub(link_offset(self.stack_size));
-            Stack::from_idle(bottom, self.stack_size, link.as_ref().valgrind_id)
+            Stack::from_idle(bottom, self.stack_size)
         }
     }
 
@@ -382,16 +381,13 @@ impl StackPool {
         if self.len >= self.capacity || stack.len() != self.stack_size {
             return;
         }
-        let (bottom, valgrind_id) = stack.into_idle();
+        let bottom = stack.into_idle();
         // SAFETY: the stack is ours now and nothing runs on it; its usable
         // region is mapped read-write, and the link lies inside it, aligned
         // (`link_offset`).
         let link = unsafe {
             let link = bottom.add(link_offset(self.stack_size)).cast::<Link>();
-            link.write(Link {
-                next: self.newest,
-                valgrind_id,
-            });
+            link.write(Link { next: self.newest });
             link
         };
         self.newest = Some(link);

@@ -82,11 +82,6 @@ pub struct Stack {
     bottom: NonNull<u8>,
     /// Usable bytes: a multiple of the page size, at least MIN_STACK_SIZE.
     len: usize,
-    /// The id Valgrind gave the usable region when it was registered as a
-    /// stack (0 when not running under Valgrind, where registering is a
-    /// no-op). Deregistered when the stack is freed or given up with
-    /// [`into_raw`](Stack::into_raw).
-    valgrind_id: usize,
 }
 
 // SAFETY: a `Stack` is an owned block of plain memory; nothing about it is
@@ -100,8 +95,10 @@ unsafe impl Sync for Stack {}
 static_assertions::assert_impl_all!(Stack: Send, Sync, fmt::Debug);
 static_assertions::assert_not_impl_any!(Stack: Clone, Copy);
 static_assertions::assert_impl_all!(RawStack: Copy, Eq, fmt::Debug);
-// Three words: the usable bottom, the usable length and the Valgrind stack id.
-static_assertions::const_assert!(size_of::<Stack>() == 3 * size_of::<usize>());
+// Two words, the usable bottom and length, so a `Stack` moves in registers
+// (the id Valgrind gave it is kept with its bounds, in the registry).
+static_assertions::const_assert!(size_of::<Stack>() == 2 * size_of::<usize>());
+static_assertions::const_assert!(size_of::<Option<Stack>>() == 2 * size_of::<usize>());
 
 impl Stack {
     /// Allocates a stack of at least `bytes` usable bytes.
@@ -149,49 +146,50 @@ impl Stack {
         Ok(Stack::own(mapping, mapping_len))
     }
 
-    /// Takes ownership of the mapping at `mapping` and registers its usable
-    /// region with Valgrind (a no-op when not running under Valgrind), so
-    /// that memcheck sees a switch onto this stack as a stack switch.
+    /// Takes ownership of the mapping at `mapping`, records its usable
+    /// bounds, and registers them with Valgrind (a no-op when not running
+    /// under Valgrind), so that memcheck sees a switch onto this stack as a
+    /// stack switch; the registry of bounds keeps Valgrind's id for it.
     #[inline]
     fn own(mapping: NonNull<u8>, mapping_len: usize) -> Stack {
         let guard = guard_len();
-        let mut stack = Stack {
+        let stack = Stack {
             // SAFETY: the mapping is longer than its guard, so the end of
             // the guard is still inside it.
             bottom: unsafe { mapping.add(guard) },
             len: mapping_len - guard,
-            valgrind_id: 0,
         };
-        stack.valgrind_id = valgrind::stack_register(stack.bottom().as_ptr(), stack.top().as_ptr());
+        let valgrind_id = valgrind::stack_register(stack.bottom().as_ptr(), stack.top().as_ptr());
         bounds::register(
             stack.bottom().as_ptr() as usize,
             stack.top().as_ptr() as usize,
+            valgrind_id,
         );
         stack
     }
 
-    /// Gives the stack up to a pool's free list: its bottom and its
-    /// Valgrind id, all that [`from_idle`](Stack::from_idle) needs beside
-    /// the length, which a pool's stacks share. The stack stays mapped and
-    /// registered.
+    /// Gives up the mapping's records: its bounds, and Valgrind's stack.
+    fn disown(&self) {
+        let valgrind_id = bounds::deregister(self.top().as_ptr() as usize);
+        valgrind::stack_deregister(valgrind_id);
+    }
+
+    /// Gives the stack up to a pool's free list: its bottom, all that
+    /// [`from_idle`](Stack::from_idle) needs beside the length, which a
+    /// pool's stacks share. The stack stays mapped and registered.
     #[inline]
-    pub(crate) fn into_idle(self) -> (NonNull<u8>, usize) {
-        let stack = core::mem::ManuallyDrop::new(self);
-        (stack.bottom, stack.valgrind_id)
+    pub(crate) fn into_idle(self) -> NonNull<u8> {
+        core::mem::ManuallyDrop::new(self).bottom
     }
 
     /// Takes back a stack given up with [`into_idle`](Stack::into_idle).
     ///
     /// # Safety
-    /// `bottom` and `valgrind_id` came from `into_idle` on a stack of `len`
-    /// usable bytes, and are taken back at most once.
+    /// `bottom` came from `into_idle` on a stack of `len` usable bytes, and
+    /// is taken back at most once.
     #[inline]
-    pub(crate) unsafe fn from_idle(bottom: NonNull<u8>, len: usize, valgrind_id: usize) -> Stack {
-        Stack {
-            bottom,
-            len,
-            valgrind_id,
-        }
+    pub(crate) unsafe fn from_idle(bottom: NonNull<u8>, len: usize) -> Stack {
+        Stack { bottom, len }
     }
 
     /// The whole mapping, guard included.
@@ -328,8 +326,7 @@ impl Stack {
     #[must_use = "the mapping leaks unless it is passed back to Stack::from_raw"]
     pub fn into_raw(self) -> RawStack {
         let raw = self.mapping();
-        valgrind::stack_deregister(self.valgrind_id);
-        bounds::deregister(self.top().as_ptr() as usize);
+        self.disown();
         core::mem::forget(self);
         raw
     }
@@ -370,8 +367,7 @@ impl Drop for Stack {
     fn drop(&mut self) {
         // Valgrind and the registry of bounds forget the stack before it is
         // unmapped, so neither ever covers memory that a later mapping reuses.
-        valgrind::stack_deregister(self.valgrind_id);
-        bounds::deregister(self.top().as_ptr() as usize);
+        self.disown();
         let RawStack {
             mapping,
             mapping_len,
