@@ -118,7 +118,8 @@ impl<I, Y, R> Body<I, Y, R> {
                 CoroutineState::Unstarted => {
                     (*channel).phase = Phase::Ending;
                     ptr::write(&raw mut (*channel).body, ExecutionContext::new());
-                    let (drop_unstarted, header) = ((*self.header.as_ptr()).drop_unstarted, self.header);
+                    let (drop_unstarted, header) =
+                        ((*self.header.as_ptr()).drop_unstarted, self.header);
                     // A panic in the closure's destructor is caught so that
                     // the stack is still released.
                     End::Ended(

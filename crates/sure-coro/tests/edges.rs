@@ -513,7 +513,7 @@ fn forgetting_a_coroutine_suspended_mid_unwind_leaves_the_thread_panicking() {
 }
 
 // ---------------------------------------------------------------------------
-// `force_unwind`, like `Drop`, must not use its `self` after the body's
+// 9. `force_unwind`, like `Drop`, must not use its `self` after the body's
 // destructors ran: one may have replaced the coroutine in its slot.
 
 thread_local! {
@@ -585,4 +585,70 @@ fn force_unwind_leaves_a_coroutine_put_in_its_slot_by_a_destructor_alone() {
         1,
         "B is unwound by its own drop"
     );
+}
+
+// ---------------------------------------------------------------------------
+// 10. A thread's idle stacks are freed at its exit, both pools' of them, and
+// a stack given back after that (by a thread-local destructor that runs
+// later) is freed, not kept.
+
+thread_local! {
+    /// Registered before the pools' closer, so destroyed after it.
+    static DROPPED_LATE: RefCell<Option<Coroutine<(), (), usize>>> = const { RefCell::new(None) };
+}
+
+/// The bottom of the stack the body runs on.
+fn own_stack_bottom() -> usize {
+    let here = 0u8;
+    sure_stack::stack_bounds(std::ptr::from_ref(&here) as usize)
+        .expect("a coroutine runs on a registered stack")
+        .start
+}
+
+#[test]
+fn a_threads_idle_stacks_are_freed_at_its_exit() {
+    let test = "a_threads_idle_stacks_are_freed_at_its_exit";
+    let Some(out) = in_child(test, || {
+        let (sender, bottoms) = std::sync::mpsc::channel();
+        on_a_thread(move || {
+            DROPPED_LATE.with(|late| {
+                let mut co = Coroutine::new(|_h| own_stack_bottom());
+                let bottom = co.resume().into_return().expect("it returns");
+                sender.send(bottom).unwrap();
+                *late.borrow_mut() = Some(co);
+            });
+            let mut held = Vec::new();
+            for i in 0..4 {
+                let mut co = if i % 2 == 0 {
+                    Coroutine::new(|_h| own_stack_bottom())
+                } else {
+                    sure_coro::Builder::new()
+                        .stack_size(512 * 1024)
+                        .build(|_h| own_stack_bottom())
+                        .unwrap()
+                };
+                sender.send(co.resume().into_return().unwrap()).unwrap();
+                held.push(co);
+            }
+            // Back to the pools: two default-size stacks, two of 512 KiB.
+            drop(held);
+            assert_eq!(with_thread_pool(|pool| pool.len()), 2);
+            say(REACHED);
+        });
+        let bottoms: Vec<usize> = bottoms.iter().collect();
+        assert_eq!(bottoms.len(), 5);
+        for bottom in bottoms {
+            // Nothing else maps stacks in this process meanwhile.
+            assert_eq!(
+                sure_stack::stack_bounds(bottom),
+                None,
+                "the stack at {bottom:#x} is still mapped after its thread's exit"
+            );
+        }
+        say("all freed");
+    }) else {
+        return;
+    };
+    assert_survived(&out);
+    assert_eq!(count(&out, "all freed"), 1, "{}", stdout(&out));
 }

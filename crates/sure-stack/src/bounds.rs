@@ -110,7 +110,15 @@ thread_local! {
 /// Records a stack's usable region, `bottom..top`, with the id Valgrind
 /// gave it.
 pub(crate) fn register(bottom: usize, top: usize, valgrind_id: usize) {
-    REGISTRY.with(|map| map.insert(top, Entry { bottom, valgrind_id }));
+    REGISTRY.with(|map| {
+        map.insert(
+            top,
+            Entry {
+                bottom,
+                valgrind_id,
+            },
+        )
+    });
 }
 
 /// Forgets the stack whose usable region ends at `top`, before its mapping
@@ -227,7 +235,8 @@ mod tests {
         // Nothing is mapped there now, or another test's stack is: the
         // answer must be a live stack's, not the remembered one.
         let registered = |bounds: &Range<usize>| {
-            REGISTRY.with(|map| map.get(&bounds.end).map(|entry| entry.bottom) == Some(bounds.start))
+            REGISTRY
+                .with(|map| map.get(&bounds.end).map(|entry| entry.bottom) == Some(bounds.start))
         };
         assert!(stack_bounds(inside).is_none_or(|bounds| registered(&bounds)));
     }

@@ -26,50 +26,151 @@
 //! - A stack given with [`Builder::stack`] is the caller's: it is freed when
 //!   its coroutine is dropped, never pooled.
 //!
-//! Beyond those bounds, stacks are unmapped. After the thread's locals are
-//! destroyed (the thread is exiting), taking a stack maps a fresh one and
-//! giving one back frees it.
+//! Beyond those bounds, stacks are unmapped. At thread exit the idle
+//! stacks are freed; after that (a coroutine dropped by a later
+//! thread-local destructor), taking a stack maps a fresh one and giving
+//! one back frees it.
+//!
+//! The pools are one thread-local without a destructor, so reaching it is
+//! a plain thread-relative access: no "is it initialised, is it destroyed"
+//! test on every create and drop. What frees the stacks at thread exit is
+//! a second thread-local, [`Closer`], registered the first time a stack is
+//! kept.
 //!
 //! [`Builder`]: crate::Builder
 //! [`Builder::stack_size`]: crate::Builder::stack_size
 //! [`Builder::stack`]: crate::Builder::stack
 
-use std::cell::{RefCell, UnsafeCell};
+mod sized;
+
+use std::cell::{Cell, UnsafeCell};
 use std::io;
-use std::mem;
+use std::mem::{self, ManuallyDrop};
 
 use sure_stack::{DEFAULT_STACK_SIZE, Stack, StackError, StackPool};
 
-thread_local! {
-    /// The pool of default-size stacks, reached through [`with_pool`]
-    /// only: no `RefCell`, whose flag would cost every create and drop.
-    static POOL: ThreadPool = const { ThreadPool(UnsafeCell::new(StackPool::with_default_size())) };
+use sized::SizedPools;
 
-    /// The pools of the other sizes. Never lent out, and borrowed only
-    /// inside this module's functions, which run no user code meanwhile
-    /// (freeing a stack only unmaps it).
-    static SIZED: RefCell<SizedPools> = const { RefCell::new(SizedPools::new()) };
+thread_local! {
+    /// This thread's pools, reached through [`with_pool`] and
+    /// [`with_sized`] only: no `RefCell`, whose flag would cost every
+    /// create and drop.
+    static POOLS: ThreadPools = const { ThreadPools::new() };
+
+    /// Frees the idle stacks at thread exit.
+    static CLOSER: Closer = const { Closer };
 }
 
-/// This thread's pool of default-size stacks (see [`POOL`]).
-struct ThreadPool(UnsafeCell<StackPool>);
+/// This thread's pools. Nothing here has a destructor (the pools are
+/// `ManuallyDrop`), so std gives the thread-local none either, and reaching
+/// it tests nothing; [`Closer`] frees the stacks instead.
+struct ThreadPools {
+    /// The pool of default-size stacks.
+    default: UnsafeCell<ManuallyDrop<StackPool>>,
+    /// The pools of the other sizes.
+    sized: UnsafeCell<ManuallyDrop<SizedPools>>,
+    /// Whether stacks given back may be kept.
+    state: Cell<State>,
+}
 
-/// Runs `f` on this thread's pool of default-size stacks, unless the
-/// thread's locals are destroyed (or being destroyed): then `f` is dropped
-/// unrun, and with it whatever it owns.
+/// Whether a thread keeps the stacks given back to its pools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Nothing kept yet, and no [`Closer`] registered to free what would be.
+    Unopened,
+    /// The [`Closer`] is registered: stacks given back are kept.
+    Open,
+    /// The [`Closer`] has freed the idle stacks (the thread is exiting):
+    /// stacks given back are freed.
+    Closed,
+}
+
+impl ThreadPools {
+    const fn new() -> ThreadPools {
+        ThreadPools {
+            default: UnsafeCell::new(ManuallyDrop::new(StackPool::with_default_size())),
+            sized: UnsafeCell::new(ManuallyDrop::new(SizedPools::new())),
+            state: Cell::new(State::Unopened),
+        }
+    }
+
+    /// Lets the pools keep stacks from now on, unless the thread's exit has
+    /// already freed them; returns whether they may.
+    fn open(&self) -> bool {
+        if self.state.get() == State::Unopened {
+            // Registers the closer; fails only once it has run.
+            let registered = CLOSER.try_with(|_| ()).is_ok();
+            self.state.set(if registered {
+                State::Open
+            } else {
+                State::Closed
+            });
+        }
+        self.state.get() == State::Open
+    }
+}
+
+/// A thread-local whose destructor frees the thread's idle stacks; it is
+/// registered (by its first use, [`ThreadPools::open`]) before the pools
+/// keep any.
+struct Closer;
+
+impl Drop for Closer {
+    fn drop(&mut self) {
+        with_pools(|pools| {
+            pools.state.set(State::Closed);
+            // SAFETY: a thread-local destructor runs between other code,
+            // not inside `with_pool` or `with_sized`, so nothing borrows
+            // the pools; freeing stacks (unmapping them) runs no user code.
+            // Each pool is replaced by an empty one before it is dropped,
+            // so the thread-local stays valid for later uses.
+            unsafe {
+                drop(mem::replace(
+                    &mut **pools.default.get(),
+                    StackPool::with_default_size(),
+                ));
+                drop(mem::replace(&mut **pools.sized.get(), SizedPools::new()));
+            }
+        });
+    }
+}
+
+/// Runs `f` on this thread's pools.
+#[inline(always)]
+fn with_pools<T>(f: impl FnOnce(&ThreadPools) -> T) -> T {
+    // `try_with`, not `with`, which the compiler did not inline into
+    // `give_back` (a call and 17 instructions more per drop).
+    POOLS
+        .try_with(f)
+        .unwrap_or_else(|_| unreachable!("a thread-local without a destructor is never destroyed"))
+}
+
+/// Runs `f` on this thread's pool of default-size stacks.
 ///
 /// # Safety
 /// `f` runs no user code and does not call `with_pool`: nothing but `f`
 /// reaches the pool while it runs. Taking, returning and freeing stacks
 /// (unmapping them) run none.
 #[inline(always)]
-unsafe fn with_pool<T>(f: impl FnOnce(&mut StackPool) -> T) -> Option<T> {
-    POOL.try_with(|pool| {
-        // SAFETY: only `with_pool` reaches the pool, and by its contract no
-        // other borrow of it is alive while `f` runs.
-        f(unsafe { &mut *pool.0.get() })
+unsafe fn with_pool<T>(f: impl FnOnce(&mut StackPool) -> T) -> T {
+    with_pools(|pools| {
+        // SAFETY: only `with_pool` reaches the pool (beside `Closer`, which
+        // runs between other code), and by its contract no other borrow of
+        // it is alive while `f` runs.
+        f(unsafe { &mut *pools.default.get() })
     })
-    .ok()
+}
+
+/// Runs `f` on this thread's pools of the other sizes.
+///
+/// # Safety
+/// As [`with_pool`], for `with_sized`.
+#[inline]
+unsafe fn with_sized<T>(f: impl FnOnce(&mut SizedPools) -> T) -> T {
+    with_pools(|pools| {
+        // SAFETY: as in `with_pool`.
+        f(unsafe { &mut *pools.sized.get() })
+    })
 }
 
 /// The most sizes other than the default whose idle stacks a thread keeps.
@@ -98,14 +199,14 @@ const SIZED_IDLE_BYTES: usize = 16 * 1024 * 1024;
 /// suspended closure can. While `f` runs, the thread-local holds an empty
 /// stand-in: coroutines built and dropped meanwhile (and a nested call) use
 /// that, and the stacks it gathered go back into the pool, up to its
-/// capacity, when `f` returns or unwinds. If the thread's locals are
-/// destroyed before then, the pool's stacks are freed with it. A pool of
+/// capacity, when `f` returns or unwinds (or are freed, if the thread's
+/// idle stacks have been freed for its exit meanwhile). A pool of
 /// another stack size that `f` puts in its place is dropped when `f` ends,
 /// and the stand-in kept: the pool's stacks must be the size coroutines ask
 /// for.
 ///
-/// # Panics
-/// If called while this thread's locals are being destroyed.
+/// Called while the thread exits, after its idle stacks were freed, `f`
+/// gets an empty pool, and whatever it holds when `f` ends is freed.
 ///
 /// ```
 /// use sure_coro::{Coroutine, with_thread_pool};
@@ -119,14 +220,13 @@ const SIZED_IDLE_BYTES: usize = 16 * 1024 * 1024;
 pub fn with_thread_pool<T>(f: impl FnOnce(&mut StackPool) -> T) -> T {
     // SAFETY: replacing the pool runs no user code (`f` runs after).
     let pool = unsafe { with_pool(|pool| mem::replace(pool, StackPool::with_default_size())) };
-    let mut lent =
-        Lent(pool.expect("with_thread_pool called while this thread's locals are destroyed"));
+    let mut lent = Lent(pool);
     f(&mut lent.0)
 }
 
 /// The high-water marks of this thread's pools: for each stack size it
-/// pools (the default first, then the others, least recently used first), the size and
-/// the most bytes any of its idle stacks has had in use
+/// pools (the default first, then the others, least recently used first),
+/// the size and the most bytes any of its idle stacks has had in use
 /// ([`StackPool::peak_usage`]). A pooled stack keeps the pages its
 /// coroutines touched, so after a representative run this is the deepest
 /// the coroutines of each size went, the figure to size them by. Sizes
@@ -151,20 +251,17 @@ pub fn with_thread_pool<T>(f: impl FnOnce(&mut StackPool) -> T) -> T {
 /// # Errors
 /// As [`StackPool::peak_usage`].
 pub fn pooled_stack_usage() -> io::Result<Vec<(usize, usize)>> {
-    // A pool that is borrowed (lent out, or in use by this module) or
-    // already destroyed is skipped, as documented.
-    // SAFETY: measuring the pool's stacks runs no user code.
-    let default = unsafe { with_pool(|pool| usage_of(pool)) }.flatten();
-    let sized = SIZED
-        .try_with(|pools| {
+    // SAFETY: measuring the pools' stacks runs no user code.
+    let default = unsafe { with_pool(|pool| usage_of(pool)) };
+    // SAFETY: as above.
+    let sized = unsafe {
+        with_sized(|pools| {
             pools
-                .try_borrow()
-                .ok()
-                .map(|pools| pools.pools.iter().filter_map(usage_of).collect::<Vec<_>>())
+                .least_recently_used_first()
+                .filter_map(usage_of)
+                .collect::<Vec<_>>()
         })
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+    };
     default.into_iter().chain(sized).collect()
 }
 
@@ -187,23 +284,21 @@ impl Drop for Lent {
             // stacks) and the stand-in stays.
             return;
         }
-        // Fails once the thread's locals are destroyed: the closure, and
-        // the pool in it, is then dropped unrun, freeing the stacks.
-        // SAFETY: moving stacks between pools, and freeing those that do
-        // not fit, runs no user code.
-        let _ = unsafe {
-            with_pool(move |slot| {
-                let mut stand_in = mem::replace(slot, pool);
-                while let Some(stack) = stand_in.take_idle() {
-                    slot.give_back(stack);
-                }
-            })
-        };
+        if !with_pools(ThreadPools::open) {
+            // The thread's idle stacks were freed for its exit: these are
+            // freed too (dropping the pool), and the stand-in stays.
+            return;
+        }
+        // SAFETY: swapping pools runs no user code.
+        let mut stand_in = unsafe { with_pool(move |slot| mem::replace(slot, pool)) };
+        while let Some(stack) = stand_in.take_idle() {
+            give_back(stack);
+        }
     }
 }
 
 /// A default-size stack from this thread's pool, or a fresh one when the
-/// pool is empty or already destroyed (the thread is exiting).
+/// pool is empty.
 #[inline]
 pub(crate) fn take() -> Result<Stack, StackError> {
     match take_idle() {
@@ -237,18 +332,17 @@ fn map_or_panic(constructor: &'static str, builder: &'static str) -> Stack {
     })
 }
 
-/// An idle stack from this thread's pool, if it has one and can be reached
-/// (it is not destroyed): the allocation-free fast path.
+/// An idle stack from this thread's pool, if it has one: the
+/// allocation-free fast path.
 #[inline]
 fn take_idle() -> Option<Stack> {
     // SAFETY: taking a stack runs no user code.
-    unsafe { with_pool(StackPool::take_idle) }.flatten()
+    unsafe { with_pool(StackPool::take_idle) }
 }
 
 /// A stack of at least `bytes` usable bytes from the pool of its rounded
 /// size (the default pool for [`DEFAULT_STACK_SIZE`]), or a fresh one when
-/// that pool is empty or already destroyed. Give it back with
-/// [`give_back`].
+/// that pool is empty. Give it back with [`give_back`].
 ///
 /// # Errors
 /// Those of [`Stack::allocate_at_least`]: an invalid size, or no stack to
@@ -260,121 +354,43 @@ pub(crate) fn take_sized(bytes: usize) -> Result<Stack, StackError> {
     if size == DEFAULT_STACK_SIZE {
         return take();
     }
-    let idle = SIZED
-        .try_with(|pools| pools.try_borrow_mut().ok()?.take_idle(size))
-        .ok()
-        .flatten();
-    match idle {
+    // SAFETY: taking a stack runs no user code.
+    match unsafe { with_sized(|pools| pools.take_idle(size)) } {
         Some(stack) => Ok(stack),
         None => Stack::allocate_at_least(size),
     }
 }
 
-/// Returns a stack to this thread's pool of its size. The stack is freed
-/// instead when that pool is full or already destroyed (the thread is
-/// exiting: `try_with` then drops the closure, and with it the stack,
-/// without running it).
+/// Returns a stack to the pool of its size, or frees it when that pool is
+/// full (or the thread's idle stacks have been freed for its exit).
 #[inline]
 pub(crate) fn give_back(stack: Stack) {
-    // The one test the default size pays for the other sizes' pools.
-    if stack.len() != DEFAULT_STACK_SIZE {
-        give_back_sized(stack);
-        return;
+    // The one test the default size pays for the other sizes' pools and
+    // for the thread's exit.
+    if stack.len() == DEFAULT_STACK_SIZE && with_pools(|pools| pools.state.get()) == State::Open {
+        // SAFETY: returning a stack, or freeing it when the pool is full,
+        // runs no user code.
+        unsafe { with_pool(|pool| pool.give_back(stack)) }
+    } else {
+        give_back_elsewhere(stack);
     }
-    // SAFETY: returning a stack, or freeing it when the pool is full,
-    // runs no user code.
-    let _ = unsafe { with_pool(|pool| pool.give_back(stack)) };
 }
 
-/// [`give_back`] for a size other than the default, out of the default's
-/// way.
+/// [`give_back`] for a size other than the default, or for pools not open,
+/// out of the default's way.
 #[cold]
 #[inline(never)]
-fn give_back_sized(stack: Stack) {
-    let _ = SIZED.try_with(|pools| {
-        if let Ok(mut pools) = pools.try_borrow_mut() {
-            pools.give_back(stack);
-        }
-    });
-}
-
-/// Idle stacks of sizes other than the default, one [`StackPool`] per
-/// size, within [`MAX_SIZES`] and [`SIZED_IDLE_BYTES`].
-struct SizedPools {
-    /// One pool per size, the least recently used first. A size keeps its
-    /// place while its pool is empty (its stacks are in use), until
-    /// evicted.
-    pools: Vec<StackPool>,
-}
-
-impl SizedPools {
-    /// No pools; allocates nothing.
-    const fn new() -> SizedPools {
-        SizedPools { pools: Vec::new() }
+fn give_back_elsewhere(stack: Stack) {
+    if !with_pools(ThreadPools::open) {
+        // The thread's idle stacks were freed for its exit: so is this one.
+        return;
     }
-
-    /// Moves the pool of `size` to the most recently used end, if there is
-    /// one, and returns it.
-    fn touch(&mut self, size: usize) -> Option<&mut StackPool> {
-        let at = self.pools.iter().position(|p| p.stack_size() == size)?;
-        self.pools[at..].rotate_left(1);
-        self.pools.last_mut()
-    }
-
-    /// The most recently returned idle stack of `size` usable bytes.
-    fn take_idle(&mut self, size: usize) -> Option<Stack> {
-        self.touch(size)?.take_idle()
-    }
-
-    /// The usable bytes of all the idle stacks: a sum over at most
-    /// `MAX_SIZES` pools, counted when a stack is given back.
-    fn idle_bytes(&self) -> usize {
-        self.pools
-            .iter()
-            .map(|pool| pool.len() * pool.stack_size())
-            .sum()
-    }
-
-    /// Keeps `stack` for reuse if the bounds allow it, freeing the least
-    /// recently used sizes' idle stacks to make room; frees it otherwise.
-    fn give_back(&mut self, stack: Stack) {
-        let size = stack.len();
-        if size > SIZED_IDLE_BYTES {
-            return;
-        }
-        if self.touch(size).is_none() {
-            if self.pools.len() == MAX_SIZES {
-                drop(self.pools.remove(0));
-            }
-            // Cannot fail: `size` is a stack's length, already valid and
-            // rounded, so the pool keeps stacks of exactly this size.
-            let Ok(pool) = StackPool::new(size) else {
-                return;
-            };
-            self.pools.push(pool);
-        }
-        // The pool of `size` is now the last one.
-        if self
-            .pools
-            .last()
-            .is_none_or(|pool| pool.len() >= pool.capacity())
-        {
-            return;
-        }
-        // Free the other sizes' idle stacks, least recently used first,
-        // until this one fits.
-        while self.idle_bytes() + size > SIZED_IDLE_BYTES {
-            let [oldest, .., _] = &mut self.pools[..] else {
-                // Only this size is left, and its stacks fill the budget.
-                return;
-            };
-            if oldest.take_idle().is_none() {
-                // A size with no idle stack gives up its place.
-                drop(self.pools.remove(0));
-            }
-        }
-        if let Some(pool) = self.pools.last_mut() {
-            pool.give_back(stack);
-        }
+    if stack.len() == DEFAULT_STACK_SIZE {
+        // SAFETY: as in `give_back`.
+        unsafe { with_pool(|pool| pool.give_back(stack)) }
+    } else {
+        // SAFETY: returning a stack, or freeing stacks to make room for it,
+        // runs no user code.
+        unsafe { with_sized(|sized| sized.give_back(stack)) }
     }
 }
