@@ -8,7 +8,7 @@
 //! in a register) and jumps to it, and the code there restores the rest.
 //!
 //! - `switch_call(save, target) -> from`: saves the current execution into
-//!   `*save` and continues `target`, entering the naked switch with the
+//!   `*save` and continues `target`, entering the switch with the
 //!   architecture's call, so that the return-address predictor remembers
 //!   the resume address. Returns when some other execution continues the
 //!   one saved here, with the `save` location of the switch that did (null

@@ -17,9 +17,11 @@
 //! to it; the code at that address restores the rest itself. That one rule
 //! lets three transfers interoperate:
 //!
-//! - [`switch_call`] enters the naked switch with a `call`, so the CPU's
+//! - [`switch_call`] enters the switch with a `call`, so the CPU's
 //!   return-stack buffer (RSB) remembers our resume address; the target is
-//!   reached with an indirect `jmp`.
+//!   reached with an indirect `jmp`, one per call site (the switch is
+//!   inline, after the resume address), so each site's target is
+//!   predicted on its own.
 //! - [`switch_return`] pushes its resume address by hand and leaves with a
 //!   `ret`. When the target is the context that last `switch_call`ed into us,
 //!   that `ret` consumes exactly the RSB entry the `call` pushed, and the CPU

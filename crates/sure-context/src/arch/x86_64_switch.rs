@@ -58,32 +58,41 @@ macro_rules! switch_asm {
 /// keeps per stack. `$save` may refer to label `2`, the resume address.
 macro_rules! x86_64_switches {
     (save: $save:expr, restore: $restore:expr $(,)?) => {
-        /// `switch_call` of the `arch` contract: enters the naked switch
-        /// with `call`.
+        /// `switch_call` of the `arch` contract: `call`s its own copy of
+        /// the switch, placed after the resume address, so that every call
+        /// site has an indirect jump of its own for the branch predictor
+        /// (one shared `jmp` that alternated between a body's start and its
+        /// suspend point mispredicted twice per create).
         ///
         /// # Safety
         /// As the contract says.
         #[inline(always)]
         pub(crate) unsafe fn switch_call(save: *mut *mut u8, target: *mut u8) -> *mut u8 {
             let from: *mut u8;
-            // SAFETY: the naked switch saves this execution at `save` and
+            // SAFETY: the switch below saves this execution at `save` and
             // continues `target`, both valid by this function's contract.
             // What the ABI keeps and no operand can name is pushed here and
             // popped on return; every other register a call may change, and
             // r12-r15, are declared clobbered, which is everything another
             // execution may leave different. The asm pushes to the stack, so
-            // `nostack` is not given. The naked code leaves rdi alone, so the
+            // `nostack` is not given. The switch leaves rdi alone, so the
             // continuing execution finds the `save` of whoever switched to it
             // there (see the trampoline).
             unsafe {
                 switch_asm!(
                     $save,
                     save_fp_control!(),
-                    "call {switch}",      // pushes the resume address (label 2) and switches
+                    "call 3f",            // pushes the resume address (label 2) and switches
                     "2:",
                     restore_fp_control!(),
                     $restore,
-                    switch = sym super::x86_64_switch::sure_switch_call,
+                    "jmp 4f",             // resumed: step over the switch
+                    "3:",
+                    "mov [rdi], rsp",     // save: our stack pointer, resume address on top
+                    "mov rax, [rsi]",     // the target's resume address
+                    "lea rsp, [rsi + 8]", // the target's stack, resume address popped
+                    "jmp rax",            // continue the target; rdi still says where we saved
+                    "4:",
                     inout("rdi") save => from,
                     in("rsi") target,
                 );
@@ -149,20 +158,6 @@ pub(crate) unsafe fn exit(target: *mut u8) -> ! {
             options(noreturn),
         );
     }
-}
-
-/// The switch entered by `call` from `switch_call`.
-///
-/// In: `rdi` = where to save, `rsi` = target's saved stack pointer,
-/// `[rsp]` = our resume address (pushed by the `call`).
-#[unsafe(naked)]
-pub(super) unsafe extern "C" fn sure_switch_call() {
-    naked_asm!(
-        "mov [rdi], rsp",     // save: our stack pointer, resume address on top
-        "mov rax, [rsi]",     // the target's resume address
-        "lea rsp, [rsi + 8]", // the target's stack, resume address popped
-        "jmp rax",            // continue the target; rdi still says where we saved
-    )
 }
 
 /// The final switch out of a finished execution. In: `rsi` = target.

@@ -1,7 +1,7 @@
 //! The x86-64 Windows (Microsoft x64 ABI) context switch.
 //!
-//! The same design as the System V switch (`x86_64.rs`): a call into a
-//! naked function on resume, the matching `ret` on suspend, so that the
+//! The same design as the System V switch (`x86_64.rs`): a call into the
+//! switch on resume, the matching `ret` on suspend, so that the
 //! return-stack buffer predicts a round trip. Two things differ.
 //!
 //! - **More callee-saved registers.** The Microsoft ABI also preserves
