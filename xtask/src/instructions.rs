@@ -28,7 +28,7 @@ const EXAMPLE: &str = "instructions";
 const PACKAGE: &str = "sure-bench";
 
 /// The cases the example understands, in the order they are run.
-pub const CASES: [&str; 9] = [
+pub const CASES: [&str; 11] = [
     "sure-round-trip",
     "corosensei-round-trip",
     "sure-create",
@@ -36,17 +36,21 @@ pub const CASES: [&str; 9] = [
     "corosensei-create-fresh",
     "sure-create-returning",
     "corosensei-create-returning",
+    "sure-create-sized",
+    "sure-create-scoped",
     "sure-cancel",
     "corosensei-cancel",
 ];
 
-/// The comparisons in the report: a sure case and the corosensei case it is
-/// compared with.
-const COMPARISONS: [(&str, &str); 5] = [
+/// The comparisons in the report: a sure case and the case it is compared
+/// with (corosensei's, or sure's default path for the paths beside it).
+const COMPARISONS: [(&str, &str); 7] = [
     ("sure-round-trip", "corosensei-round-trip"),
     ("sure-create", "corosensei-create-reused"),
     ("sure-create", "corosensei-create-fresh"),
     ("sure-create-returning", "corosensei-create-returning"),
+    ("sure-create-sized", "sure-create"),
+    ("sure-create-scoped", "sure-create"),
     ("sure-cancel", "corosensei-cancel"),
 ];
 
@@ -265,16 +269,16 @@ pub fn table(counts: &Counts) -> String {
     };
     let cell = |value: Option<f64>| value.map_or_else(|| "—".to_owned(), |n| format!("{n:.1}"));
     let mut out = String::from(
-        "| cases | sure | corosensei | sure ÷ corosensei |\n| --- | ---: | ---: | ---: |\n",
+        "| case | per op | against | per op | ratio |\n| --- | ---: | --- | ---: | ---: |\n",
     );
-    for (sure, corosensei) in COMPARISONS {
-        let (s, c) = (get(sure), get(corosensei));
+    for (case, against) in COMPARISONS {
+        let (s, c) = (get(case), get(against));
         let ratio = s
             .zip(c)
             .map_or_else(|| "—".to_owned(), |(s, c)| format_ratio(s / c));
         let _ = writeln!(
             out,
-            "| {sure} vs {corosensei} | {} | {} | {ratio} |",
+            "| {case} | {} | {against} | {} | {ratio} |",
             cell(s),
             cell(c)
         );

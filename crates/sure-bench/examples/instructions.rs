@@ -21,6 +21,10 @@
 //! - `sure-create-returning` and `corosensei-create-returning`: as the
 //!   create cases on a pooled or reused stack, with a body that returns at
 //!   once, resumed once;
+//! - `sure-create-sized`: as `sure-create`, built with `Builder` on a
+//!   512 KiB stack, from the pool of that size;
+//! - `sure-create-scoped`: as `sure-create`, a `ScopedCoroutine` run by
+//!   `scope`, its body borrowing a counter;
 //! - `sure-cancel`: `Coroutine::new`, resume once (the body suspends
 //!   holding a value with a destructor), drop it suspended, which unwinds
 //!   the body;
@@ -40,7 +44,7 @@ use sure_bench::Held;
 type Case = (&'static str, fn(u64));
 
 /// Every case, by name.
-const CASES: [Case; 9] = [
+const CASES: [Case; 11] = [
     ("sure-round-trip", sure_round_trip),
     ("corosensei-round-trip", corosensei_round_trip),
     ("sure-create", sure_create),
@@ -48,6 +52,8 @@ const CASES: [Case; 9] = [
     ("corosensei-create-fresh", corosensei_create_fresh),
     ("sure-create-returning", sure_create_returning),
     ("corosensei-create-returning", corosensei_create_returning),
+    ("sure-create-sized", sure_create_sized),
+    ("sure-create-scoped", sure_create_scoped),
     ("sure-cancel", sure_cancel),
     ("corosensei-cancel", corosensei_cancel),
 ];
@@ -125,6 +131,35 @@ fn sure_create_returning(iterations: u64) {
 }
 
 /// As [`corosensei_create_reused`], with a body that returns at once,
+/// As [`sure_create`], on a 512 KiB stack from the pool of that size.
+fn sure_create_sized(iterations: u64) {
+    for _ in 0..iterations {
+        let mut co = sure_coro::Builder::new()
+            .stack_size(512 * 1024)
+            .build(|h| h.suspend())
+            .expect("a pooled stack");
+        let _ = black_box(co.resume());
+        let _ = black_box(co.resume());
+    }
+}
+
+/// As [`sure_create`], a `ScopedCoroutine` whose body borrows a counter.
+fn sure_create_scoped(iterations: u64) {
+    let mut steps = 0u64;
+    for _ in 0..iterations {
+        let steps = &mut steps;
+        sure_coro::ScopedCoroutine::new(move |h| {
+            *steps += 1;
+            h.suspend();
+        })
+        .scope(|mut co| {
+            let _ = black_box(co.resume());
+            let _ = black_box(co.resume());
+        });
+    }
+    black_box(steps);
+}
+
 /// resumed once.
 fn corosensei_create_returning(iterations: u64) {
     let mut stack = corosensei::stack::DefaultStack::default();

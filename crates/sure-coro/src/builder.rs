@@ -40,6 +40,7 @@ impl Builder {
     /// A builder for a coroutine on a default-size
     /// ([`sure_stack::DEFAULT_STACK_SIZE`], 256 KiB) stack from this
     /// thread's pool.
+    #[inline]
     pub fn new() -> Self {
         Builder::default()
     }
@@ -56,6 +57,7 @@ impl Builder {
     /// let co = sure_coro::Builder::new().stack_size(1024 * 1024).build(|h| h.suspend()).unwrap();
     /// assert!(co.stack_size() >= 1024 * 1024);
     /// ```
+    #[inline]
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = Some(bytes);
         self
@@ -88,6 +90,7 @@ impl Builder {
     /// let mut co = sure_coro::Builder::new().stack(stack).build_yielding(|h| h.suspend_with(7)).unwrap();
     /// assert_eq!(co.resume().into_yield(), Some(7));
     /// ```
+    #[inline]
     pub fn stack(mut self, stack: Stack) -> Self {
         self.stack = Some(stack);
         self
@@ -109,6 +112,7 @@ impl Builder {
     /// # Panics
     /// If the `Return` value is too large to fit at the top of the stack
     /// (box such values).
+    #[inline]
     pub fn build<R, F>(self, body: F) -> Result<Coroutine<(), (), R>, StackError>
     where
         R: 'static,
@@ -131,6 +135,7 @@ impl Builder {
     /// # Panics
     /// If the `Yield` and `Return` values are too large to fit at the top of
     /// the stack (box such values).
+    #[inline]
     pub fn build_yielding<Y, R, F>(self, body: F) -> Result<Coroutine<(), Y, R>, StackError>
     where
         Y: 'static,
@@ -149,6 +154,7 @@ impl Builder {
     /// # Panics
     /// If the `Input`, `Yield` and `Return` values are too large to fit at
     /// the top of the stack (box such values).
+    #[inline]
     pub fn build_with_input<I, Y, R, F>(self, body: F) -> Result<Coroutine<I, Y, R>, StackError>
     where
         I: 'static,
@@ -162,6 +168,7 @@ impl Builder {
     /// [`build_with_input`](Builder::build_with_input) for a body that may
     /// borrow: the coroutine must stay inside a `ScopedCoroutine`, which
     /// ends it before anything it borrows goes away.
+    #[inline]
     pub(crate) fn build_borrowing<I, Y, R, F>(
         mut self,
         body: F,
@@ -178,6 +185,7 @@ impl Builder {
     /// of its size when the coroutine is dropped: a stack of the caller's
     /// does not, one taken from a pool (or mapped because the pool of its
     /// size was empty) does.
+    #[inline]
     fn into_stack(self) -> Result<(Stack, bool), StackError> {
         match (self.stack, self.stack_size) {
             (Some(stack), _) => Ok((stack, false)),

@@ -156,6 +156,11 @@ static PAGE_SIZE: AtomicUsize = AtomicUsize::new(0);
 #[cold]
 fn query_page_size() -> usize {
     let page = region::page::size();
+    // Every system's is; the crate rounds with masks.
+    assert!(
+        page.is_power_of_two(),
+        "the system's page size, {page} bytes, is not a power of two"
+    );
     PAGE_SIZE.store(page, Ordering::Relaxed);
     page
 }

@@ -18,9 +18,17 @@ use crate::{MIN_STACK_SIZE, StackError, page_size};
 /// A bound on the arithmetic only: no system can map anything near it, and
 /// [`StackError::InvalidSize`] says so rather than offer it as a size to ask
 /// for.
+#[inline]
 fn max_stack_size() -> usize {
-    let page = page_size();
-    (isize::MAX as usize / page) * page - guard_len()
+    max_stack_size_with(page_size())
+}
+
+/// [`max_stack_size`] for pages of `page` bytes. Pages are a power of two
+/// (see `query_page_size`): masks, not the divisions that cost a sized
+/// create two of its slowest instructions.
+#[inline]
+fn max_stack_size_with(page: usize) -> usize {
+    (isize::MAX as usize & !(page - 1)) - page - mapping::overflow_room()
 }
 
 /// The bytes below a stack's usable region: the guard page, and on Windows
@@ -32,6 +40,8 @@ fn guard_len() -> usize {
 
 /// The error for a request of `requested` bytes that is below
 /// [`MIN_STACK_SIZE`] or above [`max_stack_size`].
+#[cold]
+#[inline(never)]
 fn invalid_size(requested: usize) -> StackError {
     StackError::InvalidSize {
         requested,
@@ -41,12 +51,15 @@ fn invalid_size(requested: usize) -> StackError {
 }
 
 /// Validates a requested size and rounds it up to whole pages.
+#[inline]
 pub(crate) fn usable_len(requested: usize) -> Result<usize, StackError> {
     if requested < MIN_STACK_SIZE {
         return Err(invalid_size(requested));
     }
-    match requested.checked_next_multiple_of(page_size()) {
-        Some(rounded) if rounded <= max_stack_size() => Ok(rounded),
+    let page = page_size();
+    let page_mask = page - 1;
+    match requested.checked_add(page_mask) {
+        Some(bumped) if bumped & !page_mask <= max_stack_size_with(page) => Ok(bumped & !page_mask),
         _ => Err(invalid_size(requested)),
     }
 }
@@ -101,6 +114,25 @@ static_assertions::const_assert!(size_of::<Stack>() == 2 * size_of::<usize>());
 static_assertions::const_assert!(size_of::<Option<Stack>>() == 2 * size_of::<usize>());
 
 impl Stack {
+    /// The usable length [`allocate_at_least`](Stack::allocate_at_least)
+    /// gives a stack asked for `bytes`: `bytes` rounded up to whole pages.
+    /// Maps nothing; a pool keyed by size can use it to find its pool.
+    ///
+    /// # Errors
+    /// [`StackError::InvalidSize`], as `allocate_at_least` would return it.
+    ///
+    /// ```
+    /// use sure_stack::{page_size, Stack};
+    ///
+    /// assert_eq!(Stack::usable_size(64 * 1024 + 1)?, 64 * 1024 + page_size());
+    /// assert!(Stack::usable_size(0).is_err());
+    /// # Ok::<(), sure_stack::StackError>(())
+    /// ```
+    #[inline]
+    pub fn usable_size(bytes: usize) -> Result<usize, StackError> {
+        usable_len(bytes)
+    }
+
     /// Allocates a stack of at least `bytes` usable bytes.
     ///
     /// The size is rounded up to whole pages, and the guard (one page; five

@@ -347,10 +347,10 @@ fn take_idle() -> Option<Stack> {
 /// # Errors
 /// Those of [`Stack::allocate_at_least`]: an invalid size, or no stack to
 /// be had.
+#[inline]
 pub(crate) fn take_sized(bytes: usize) -> Result<Stack, StackError> {
-    // The rounding (and the validation) `Stack::allocate_at_least` does; an
-    // empty `StackPool` allocates nothing.
-    let size = StackPool::new(bytes)?.stack_size();
+    // The rounding (and the validation) `Stack::allocate_at_least` does.
+    let size = Stack::usable_size(bytes)?;
     if size == DEFAULT_STACK_SIZE {
         return take();
     }
@@ -365,32 +365,33 @@ pub(crate) fn take_sized(bytes: usize) -> Result<Stack, StackError> {
 /// full (or the thread's idle stacks have been freed for its exit).
 #[inline]
 pub(crate) fn give_back(stack: Stack) {
-    // The one test the default size pays for the other sizes' pools and
-    // for the thread's exit.
-    if stack.len() == DEFAULT_STACK_SIZE && with_pools(|pools| pools.state.get()) == State::Open {
+    if with_pools(|pools| pools.state.get()) != State::Open {
+        give_back_unopened(stack);
+    } else if stack.len() == DEFAULT_STACK_SIZE {
         // SAFETY: returning a stack, or freeing it when the pool is full,
         // runs no user code.
         unsafe { with_pool(|pool| pool.give_back(stack)) }
     } else {
-        give_back_elsewhere(stack);
+        give_back_sized(stack);
     }
 }
 
-/// [`give_back`] for a size other than the default, or for pools not open,
-/// out of the default's way.
+/// [`give_back`] for a size other than the default, out of the default's
+/// way.
+#[inline(never)]
+fn give_back_sized(stack: Stack) {
+    // SAFETY: returning a stack, or freeing stacks to make room for it,
+    // runs no user code.
+    unsafe { with_sized(|sized| sized.give_back(stack)) }
+}
+
+/// [`give_back`] while the pools are not open: opens them, unless the
+/// thread's idle stacks have been freed for its exit (then the stack is
+/// freed too).
 #[cold]
 #[inline(never)]
-fn give_back_elsewhere(stack: Stack) {
-    if !with_pools(ThreadPools::open) {
-        // The thread's idle stacks were freed for its exit: so is this one.
-        return;
-    }
-    if stack.len() == DEFAULT_STACK_SIZE {
-        // SAFETY: as in `give_back`.
-        unsafe { with_pool(|pool| pool.give_back(stack)) }
-    } else {
-        // SAFETY: returning a stack, or freeing stacks to make room for it,
-        // runs no user code.
-        unsafe { with_sized(|sized| sized.give_back(stack)) }
+fn give_back_unopened(stack: Stack) {
+    if with_pools(ThreadPools::open) {
+        give_back(stack);
     }
 }

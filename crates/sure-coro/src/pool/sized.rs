@@ -1,6 +1,11 @@
 //! The pools of a thread's stacks of sizes other than the default: a
 //! bounded set of [`StackPool`]s, one per size, the least recently used
 //! freed first.
+//!
+//! The pool of the size used last is kept apart from the others, so that
+//! a program creating coroutines of one size in a loop pays one comparison
+//! more per create and drop than the default size does; only a change of
+//! size searches the others (at most [`MAX_SIZES`]).
 
 use sure_stack::{Stack, StackPool};
 
@@ -9,85 +14,140 @@ use super::{MAX_SIZES, SIZED_IDLE_BYTES};
 /// Idle stacks of sizes other than the default, one [`StackPool`] per
 /// size, within [`MAX_SIZES`] and [`SIZED_IDLE_BYTES`].
 pub(super) struct SizedPools {
-    /// One pool per size, the least recently used first. A size keeps its
-    /// place while its pool is empty (its stacks are in use), until
+    /// The pool of the size last taken from or given back to (used), once
+    /// there is one.
+    recent: Option<StackPool>,
+    /// The other sizes' pools, the least recently used first. A size keeps
+    /// its place while its pool is empty (its stacks are in use), until
     /// evicted.
-    pools: Vec<StackPool>,
+    older: Vec<StackPool>,
+    /// The usable bytes of every idle stack here.
+    idle_bytes: usize,
 }
 
 impl SizedPools {
     /// No pools; allocates nothing.
     pub(super) const fn new() -> SizedPools {
-        SizedPools { pools: Vec::new() }
+        SizedPools {
+            recent: None,
+            older: Vec::new(),
+            idle_bytes: 0,
+        }
     }
 
-    /// Moves the pool of `size` to the most recently used end, if there is
-    /// one, and returns it.
+    /// Makes the pool of `size` the recent one, if there is one, and
+    /// returns it.
+    #[inline]
     fn touch(&mut self, size: usize) -> Option<&mut StackPool> {
-        let at = self.pools.iter().position(|p| p.stack_size() == size)?;
-        self.pools[at..].rotate_left(1);
-        self.pools.last_mut()
+        if self
+            .recent
+            .as_ref()
+            .is_some_and(|pool| pool.stack_size() == size)
+        {
+            return self.recent.as_mut();
+        }
+        self.touch_older(size)
+    }
+
+    /// [`touch`](SizedPools::touch) for a size other than the recent one.
+    #[cold]
+    #[inline(never)]
+    fn touch_older(&mut self, size: usize) -> Option<&mut StackPool> {
+        let at = self
+            .older
+            .iter()
+            .position(|pool| pool.stack_size() == size)?;
+        let pool = self.older.remove(at);
+        self.make_recent(pool)
+    }
+
+    /// Makes `pool` the recent one, the one it replaces the most recently
+    /// used of the older ones.
+    fn make_recent(&mut self, pool: StackPool) -> Option<&mut StackPool> {
+        self.older.extend(self.recent.replace(pool));
+        self.recent.as_mut()
     }
 
     /// The most recently returned idle stack of `size` usable bytes.
+    #[inline]
     pub(super) fn take_idle(&mut self, size: usize) -> Option<Stack> {
-        self.touch(size)?.take_idle()
+        let stack = self.touch(size)?.take_idle()?;
+        self.idle_bytes -= size;
+        Some(stack)
     }
 
     /// The pools, the least recently used first.
     pub(super) fn least_recently_used_first(&self) -> impl Iterator<Item = &StackPool> {
-        self.pools.iter()
-    }
-
-    /// The usable bytes of all the idle stacks: a sum over at most
-    /// `MAX_SIZES` pools, counted when a stack is given back.
-    fn idle_bytes(&self) -> usize {
-        self.pools
-            .iter()
-            .map(|pool| pool.len() * pool.stack_size())
-            .sum()
+        self.older.iter().chain(&self.recent)
     }
 
     /// Keeps `stack` for reuse if the bounds allow it, freeing the least
     /// recently used sizes' idle stacks to make room; frees it otherwise.
+    #[inline]
     pub(super) fn give_back(&mut self, stack: Stack) {
+        let size = stack.len();
+        let fits = self.idle_bytes + size <= SIZED_IDLE_BYTES;
+        match self.touch(size) {
+            Some(pool) if fits && pool.len() < pool.capacity() => {
+                pool.give_back(stack);
+                self.idle_bytes += size;
+            }
+            _ => self.give_back_making_room(stack),
+        }
+    }
+
+    /// [`give_back`](SizedPools::give_back) for a new size, or when the
+    /// stacks kept fill the budget or their pool.
+    #[cold]
+    #[inline(never)]
+    fn give_back_making_room(&mut self, stack: Stack) {
         let size = stack.len();
         if size > SIZED_IDLE_BYTES {
             return;
         }
         if self.touch(size).is_none() {
-            if self.pools.len() == MAX_SIZES {
-                drop(self.pools.remove(0));
+            if self.older.len() + 1 == MAX_SIZES {
+                self.evict_oldest();
             }
             // Cannot fail: `size` is a stack's length, already valid and
             // rounded, so the pool keeps stacks of exactly this size.
             let Ok(pool) = StackPool::new(size) else {
                 return;
             };
-            self.pools.push(pool);
+            self.make_recent(pool);
         }
-        // The pool of `size` is now the last one.
         if self
-            .pools
-            .last()
+            .recent
+            .as_ref()
             .is_none_or(|pool| pool.len() >= pool.capacity())
         {
             return;
         }
         // Free the other sizes' idle stacks, least recently used first,
         // until this one fits.
-        while self.idle_bytes() + size > SIZED_IDLE_BYTES {
-            let [oldest, .., _] = &mut self.pools[..] else {
+        while self.idle_bytes + size > SIZED_IDLE_BYTES {
+            let Some(oldest) = self.older.first_mut() else {
                 // Only this size is left, and its stacks fill the budget.
                 return;
             };
-            if oldest.take_idle().is_none() {
+            if oldest.take_idle().is_some() {
+                self.idle_bytes -= oldest.stack_size();
+            } else {
                 // A size with no idle stack gives up its place.
-                drop(self.pools.remove(0));
+                self.older.remove(0);
             }
         }
-        if let Some(pool) = self.pools.last_mut() {
+        if let Some(pool) = &mut self.recent {
             pool.give_back(stack);
+            self.idle_bytes += size;
+        }
+    }
+
+    /// Frees the least recently used size's pool and its idle stacks.
+    fn evict_oldest(&mut self) {
+        if !self.older.is_empty() {
+            let oldest = self.older.remove(0);
+            self.idle_bytes -= oldest.len() * oldest.stack_size();
         }
     }
 }
