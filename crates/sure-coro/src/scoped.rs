@@ -200,6 +200,7 @@ impl<'a, R: 'a> ScopedCoroutine<'a, (), (), R> {
     /// # Panics
     /// If no stack can be had; [`Builder::build_scoped`] returns that error
     /// instead.
+    #[inline]
     pub fn new<F>(body: F) -> Self
     where
         F: FnOnce(&mut SuspendHandle) -> R + 'a,
@@ -215,6 +216,7 @@ impl<'a, Y: 'a, R: 'a> ScopedCoroutine<'a, (), Y, R> {
     /// # Panics
     /// If no stack can be had; [`Builder::build_scoped_yielding`] returns
     /// that error instead.
+    #[inline]
     pub fn yielding<F>(body: F) -> Self
     where
         F: FnOnce(&mut SuspendHandle<(), Y>) -> R + 'a,
@@ -230,6 +232,7 @@ impl<'a, I: 'a, Y: 'a, R: 'a> ScopedCoroutine<'a, I, Y, R> {
     /// # Panics
     /// If no stack can be had; [`Builder::build_scoped_with_input`]
     /// returns that error instead.
+    #[inline]
     pub fn with_input<F>(body: F) -> Self
     where
         F: FnOnce(&mut SuspendHandle<I, Y>, I) -> R + 'a,
@@ -240,6 +243,7 @@ impl<'a, I: 'a, Y: 'a, R: 'a> ScopedCoroutine<'a, I, Y, R> {
 
     /// Wraps a coroutine built by [`assemble`] from a body that may borrow
     /// for `'a`.
+    #[inline]
     pub(crate) fn from_inner(inner: Coroutine<I, Y, R>) -> Self {
         ScopedCoroutine {
             inner: ManuallyDrop::new(inner),
@@ -262,6 +266,7 @@ impl<'a, I: 'a, Y: 'a, R: 'a> ScopedCoroutine<'a, I, Y, R> {
     /// build has `panic = "abort"`, or this runs in a thread-local's
     /// destructor while the thread exits. Leaking the body there, as a
     /// [`Coroutine`] would, is unsound for a body that borrows.
+    #[inline]
     pub fn scope<T>(self, f: impl FnOnce(ScopedCoroutineRef<'_, I, Y, R>) -> T) -> T {
         let mut this = ManuallyDrop::new(self);
         // SAFETY: `this` is never dropped, so the coroutine is moved out of
@@ -305,8 +310,12 @@ impl<I, Y, R> std::fmt::Debug for ScopedCoroutine<'_, I, Y, R> {
 struct EndsWithScope<I, Y, R>(Generator<Y, R, I>);
 
 impl<I, Y, R> Drop for EndsWithScope<I, Y, R> {
+    #[inline]
     fn drop(&mut self) {
-        self.0.coroutine.end_or_abort();
+        // A body that returned (the common case) has nothing left to end.
+        if !self.0.coroutine.is_completed() {
+            self.0.coroutine.end_or_abort();
+        }
     }
 }
 
