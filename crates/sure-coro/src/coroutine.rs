@@ -842,7 +842,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
 }
 
 impl<I, Y, R> Drop for Coroutine<I, Y, R> {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
         // A completed coroutine (the common case) has nothing left to end;
         // keep that check inline and the rest out of line.

@@ -214,6 +214,25 @@ pub(crate) unsafe fn vacate<I, Y, R>(header: NonNull<Header<I, Y, R>>) -> (Stack
 /// As [`vacate`].
 #[inline]
 pub(crate) unsafe fn release<I, Y, R>(header: NonNull<Header<I, Y, R>>) {
+    // SAFETY: by the contract; a stack without a name has no label to
+    // clear, so moving it out is all `vacate` would do.
+    unsafe {
+        let tenancy = &raw mut (*header.as_ptr()).tenancy;
+        if (*tenancy).pooled && !(*tenancy).named {
+            pool::give_back(ManuallyDrop::take(&mut (*tenancy).stack));
+        } else {
+            release_otherwise(header);
+        }
+    }
+}
+
+/// [`release`] for a named stack, or one not from the pool.
+///
+/// # Safety
+/// As [`vacate`].
+#[cold]
+#[inline(never)]
+unsafe fn release_otherwise<I, Y, R>(header: NonNull<Header<I, Y, R>>) {
     // SAFETY: by the contract.
     let (stack, pooled) = unsafe { vacate(header) };
     if pooled {
