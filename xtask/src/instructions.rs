@@ -359,15 +359,15 @@ mod tests {
         let section = section(&scratch.0, Some("skipped in this run: no valgrind"));
         assert!(section.starts_with("skipped in this run: no valgrind\n\nmeasured 1970-01-02 00:00 UTC at commit abc1234-dirty"), "{section}");
         assert!(
-            section.contains("| sure-round-trip vs corosensei-round-trip | 30.0 | 40.0 | 0.750× |"),
+            section.contains("| sure-round-trip | 30.0 | corosensei-round-trip | 40.0 | 0.750× |"),
             "{section}"
         );
         assert!(
-            section.contains("| sure-create vs corosensei-create-reused | 100.5 | — | — |"),
+            section.contains("| sure-create | 100.5 | corosensei-create-reused | — | — |"),
             "{section}"
         );
         assert!(
-            section.contains("| 100.5 | 2010.0 | 0.0500× |"),
+            section.contains("| 100.5 | corosensei-create-fresh | 2010.0 | 0.0500× |"),
             "{section}"
         );
     }
