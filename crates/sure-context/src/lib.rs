@@ -31,8 +31,10 @@
 //!
 //! # Performance
 //!
-//! `switch_to` is inline assembly that calls into a naked function (`call`,
-//! `bl`, `call`); `return_to` ends in an inline return (`ret` on all
+//! `switch_to` is inline assembly that calls into the switch (`call`, `bl`,
+//! `call`; on x86-64 into a copy of it at each call site, so that its
+//! indirect jump is predicted per site, elsewhere into one naked function);
+//! `return_to` ends in an inline return (`ret` on all
 //! three). A `switch_to` paired with a `return_to` back is a call matched
 //! by a return, which the CPU's return-address predictor gets right. The
 //! inline assembly declares clobbered every callee-saved register that Rust

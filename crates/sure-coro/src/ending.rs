@@ -17,12 +17,11 @@ use crate::pool;
 use crate::root::{Channel, Header, Payload, Phase};
 use crate::thread_exit;
 
-/// What ending a coroutine's body needs, read from the `Coroutine` before
-/// any user code runs: that code (destructors on the stack, the closure's
-/// drop glue) may move, replace or drop the `Coroutine` value itself
-/// through a thread-local, so nothing reads the value afterwards.
-/// A coroutine, seen from the code that ends it: its header, at the top
-/// of the stack the caller holds.
+/// A coroutine, seen from the code that ends it: its header, at the top of
+/// the stack the caller holds, read from the `Coroutine` before any user
+/// code runs. That code (destructors on the stack, the closure's drop glue)
+/// may move, replace or drop the `Coroutine` value itself through a
+/// thread-local, so nothing reads the value afterwards.
 pub(crate) struct Body<I, Y, R> {
     pub(crate) header: NonNull<Header<I, Y, R>>,
 }
@@ -37,6 +36,7 @@ impl<I, Y, R> Clone for Body<I, Y, R> {
 
 impl<I, Y, R> Copy for Body<I, Y, R> {}
 
+/// How ending a body went.
 pub(crate) enum End {
     /// The body has ended and nothing runs on the stack any more; the
     /// payload of a panic the body raised meanwhile (other than the
@@ -183,10 +183,6 @@ impl<I, Y, R> Body<I, Y, R> {
     }
 }
 
-/// Gives the stack of a coroutine whose body has ended, and whose label is
-/// cleared ([`unlabel`]), back to the thread's pool, or frees it. The
-/// label goes first, through the coroutine's own field: a reference to
-/// the moved stack would keep it in memory, copied at each move.
 /// Moves the stack out of a coroutine's header and clears its name: the
 /// stack is then the caller's, with whether it came from the pool.
 ///
@@ -242,6 +238,9 @@ unsafe fn release_otherwise<I, Y, R>(header: NonNull<Header<I, Y, R>>) {
     }
 }
 
+/// Lets a panic the body raised while being ended out, unless the thread
+/// is already panicking: a second panic would abort, and so could the
+/// payload's own destructor, so it is leaked.
 #[cold]
 #[inline(never)]
 pub(crate) fn raise_unless_panicking(payload: Payload) {

@@ -93,9 +93,10 @@ pub(crate) struct Header<I, Y, R> {
     pub(crate) channel: Channel<I, Y>,
     /// The body's result, written once, just before the final switch out.
     pub(crate) outcome: MaybeUninit<Result<R, Payload>>,
-    /// The stack this header lives on. Only the `Coroutine` reads it, and
-    /// moves it out (`Tenancy::stack`) once the body has ended, to release
-    /// it; the body never touches it.
+    /// The stack this header lives on. Only the coroutine's owner reads it
+    /// (the `Coroutine` and the code that ends it), and moves it out
+    /// (`Tenancy::stack`) once the body has ended, to release it; the body
+    /// never touches it.
     pub(crate) tenancy: Tenancy,
     /// Drops the body closure of a coroutine that never started; knows the
     /// closure's type, which `Coroutine` does not.

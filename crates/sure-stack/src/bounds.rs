@@ -110,7 +110,7 @@ thread_local! {
 /// Records a stack's usable region, `bottom..top`, with the id Valgrind
 /// gave it.
 pub(crate) fn register(bottom: usize, top: usize, valgrind_id: usize) {
-    REGISTRY.with(|map| {
+    let replaced = REGISTRY.with(|map| {
         map.insert(
             top,
             Entry {
@@ -119,14 +119,18 @@ pub(crate) fn register(bottom: usize, top: usize, valgrind_id: usize) {
             },
         )
     });
+    // Live mappings do not overlap, so no two live stacks share a top.
+    debug_assert!(replaced.is_none(), "two live stacks end at {top:#x}");
 }
 
 /// Forgets the stack whose usable region ends at `top`, before its mapping
-/// is unmapped or handed over; returns its Valgrind id.
-pub(crate) fn deregister(top: usize) -> usize {
+/// is unmapped or handed over; returns its Valgrind id (`None` if it was
+/// not registered, which a live `Stack` always is).
+pub(crate) fn deregister(top: usize) -> Option<usize> {
     let entry = REGISTRY.with(|map| map.remove(&top));
     REMOVALS.fetch_add(1, Ordering::Relaxed);
-    entry.map_or(0, |entry| entry.valgrind_id)
+    debug_assert!(entry.is_some(), "a live stack is registered");
+    entry.map(|entry| entry.valgrind_id)
 }
 
 /// The usable bounds, `bottom..top`, of the stack that `addr` lies on: a

@@ -311,8 +311,8 @@ impl StackPool {
     #[inline]
     unsafe fn stack_of(&self, link: NonNull<Link>) -> Stack {
         // SAFETY: `give_back` wrote the link `link_offset` bytes above the
-        // bottom of an idle stack of this pool's size, with its Valgrind
-        // id; the contract leaves one owner.
+        // bottom of an idle stack of this pool's size; the contract leaves
+        // one owner.
         unsafe {
             let bottom = link.cast::<u8>().sub(link_offset(self.stack_size));
             Stack::from_idle(bottom, self.stack_size)

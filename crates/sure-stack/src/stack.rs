@@ -202,8 +202,10 @@ impl Stack {
 
     /// Gives up the mapping's records: its bounds, and Valgrind's stack.
     fn disown(&self) {
-        let valgrind_id = bounds::deregister(self.top().as_ptr() as usize);
-        valgrind::stack_deregister(valgrind_id);
+        // Under Valgrind, 0 is a real id: only a recorded one is deregistered.
+        if let Some(valgrind_id) = bounds::deregister(self.top().as_ptr() as usize) {
+            valgrind::stack_deregister(valgrind_id);
+        }
     }
 
     /// Gives the stack up to a pool's free list: its bottom, all that

@@ -21,7 +21,10 @@
 //!   return-stack buffer (RSB) remembers our resume address; the target is
 //!   reached with an indirect `jmp`, one per call site (the switch is
 //!   inline, after the resume address), so each site's target is
-//!   predicted on its own.
+//!   predicted on its own. Those four instructions run under the calling
+//!   function's call-frame information, which does not know the asm's
+//!   pushes: a sampling profiler that stops there unwinds wrongly, as it
+//!   would anywhere inside the asm.
 //! - [`switch_return`] pushes its resume address by hand and leaves with a
 //!   `ret`. When the target is the context that last `switch_call`ed into us,
 //!   that `ret` consumes exactly the RSB entry the `call` pushed, and the CPU

@@ -55,7 +55,8 @@ macro_rules! switch_asm {
 /// Defines `switch_call` and `switch_return` of the `arch` contract around
 /// `$save` (pushed first, popped last by `$restore`): the registers the
 /// ABI wants kept that cannot be declared clobbered, and what else it
-/// keeps per stack. `$save` may refer to label `2`, the resume address.
+/// keeps per stack. `$save` may refer to label `2`, the resume address;
+/// neither may define labels `2` to `4`, which the switches use.
 macro_rules! x86_64_switches {
     (save: $save:expr, restore: $restore:expr $(,)?) => {
         /// `switch_call` of the `arch` contract: `call`s its own copy of

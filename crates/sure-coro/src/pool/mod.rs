@@ -35,7 +35,12 @@
 //! a plain thread-relative access: no "is it initialised, is it destroyed"
 //! test on every create and drop. What frees the stacks at thread exit is
 //! a second thread-local, [`Closer`], registered the first time a stack is
-//! kept.
+//! given back (or a [`with_thread_pool`] call ends). Where std keeps
+//! thread-locals in system TLS slots (the Windows gnu targets), it frees
+//! even the pools' slot at thread exit and makes a fresh, unopened one if
+//! a later destructor gives a stack back: that registers the closer again,
+//! which frees the stack in std's next round of destructors (std runs a
+//! bounded number of rounds; a stack given back in the last is leaked).
 //!
 //! [`Builder`]: crate::Builder
 //! [`Builder::stack_size`]: crate::Builder::stack_size
@@ -121,9 +126,10 @@ impl Drop for Closer {
             pools.state.set(State::Closed);
             // SAFETY: a thread-local destructor runs between other code,
             // not inside `with_pool` or `with_sized`, so nothing borrows
-            // the pools; freeing stacks (unmapping them) runs no user code.
-            // Each pool is replaced by an empty one before it is dropped,
-            // so the thread-local stays valid for later uses.
+            // the pools; each pool is replaced by an empty one, and the
+            // borrow ends, before the old one is dropped (freeing stacks,
+            // which runs no user code, the allocator aside), so the
+            // thread-local stays valid for later uses.
             unsafe {
                 drop(mem::replace(
                     &mut **pools.default.get(),
@@ -139,10 +145,13 @@ impl Drop for Closer {
 #[inline(always)]
 fn with_pools<T>(f: impl FnOnce(&ThreadPools) -> T) -> T {
     // `try_with`, not `with`, which the compiler did not inline into
-    // `give_back` (a call and 17 instructions more per drop).
-    POOLS
-        .try_with(f)
-        .unwrap_or_else(|_| unreachable!("a thread-local without a destructor is never destroyed"))
+    // `give_back` (a call and 17 instructions more per drop). It fails only
+    // while std destroys the thread-local: never, for one without a
+    // destructor, unless std keeps it in a system TLS slot (Windows gnu),
+    // whose destruction frees the slot and runs none of this crate's code.
+    POOLS.try_with(f).unwrap_or_else(|_| {
+        unreachable!("the pools' thread-local has no destructor that could reach it")
+    })
 }
 
 /// Runs `f` on this thread's pool of default-size stacks.
@@ -150,7 +159,9 @@ fn with_pools<T>(f: impl FnOnce(&ThreadPools) -> T) -> T {
 /// # Safety
 /// `f` runs no user code and does not call `with_pool`: nothing but `f`
 /// reaches the pool while it runs. Taking, returning and freeing stacks
-/// (unmapping them) run none.
+/// (unmapping them) run none, the global allocator aside (freeing a stack
+/// frees a node of sure-stack's registry): an allocator that builds or
+/// drops coroutines is not supported.
 #[inline(always)]
 unsafe fn with_pool<T>(f: impl FnOnce(&mut StackPool) -> T) -> T {
     with_pools(|pools| {
