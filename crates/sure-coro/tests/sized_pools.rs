@@ -206,6 +206,22 @@ fn sizes_are_pooled_by_their_rounded_size() {
 }
 
 #[test]
+fn a_size_asked_for_again_gets_its_own_rounded_length() {
+    on_fresh_thread(|| {
+        let page = sure_stack::page_size();
+        // Twice, so that the second ask takes the pool's shortcut (the size
+        // last asked of the recent pool).
+        run_and_drop(128 * KIB);
+        run_and_drop(128 * KIB);
+        assert_eq!(sized(128 * KIB + 1).stack_size(), 128 * KIB + page);
+        // Its drop made the pool of 128 KiB + a page the recent one.
+        assert_eq!(sized(128 * KIB).stack_size(), 128 * KIB);
+        assert_eq!(sized(128 * KIB - 1).stack_size(), 128 * KIB);
+        assert_eq!(sized(128 * KIB + 1).stack_size(), 128 * KIB + page);
+    });
+}
+
+#[test]
 fn each_size_has_a_pool_of_its_own() {
     on_fresh_thread(|| {
         run_and_drop(128 * KIB);

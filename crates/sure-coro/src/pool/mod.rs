@@ -360,13 +360,17 @@ fn take_idle() -> Option<Stack> {
 /// be had.
 #[inline]
 pub(crate) fn take_sized(bytes: usize) -> Result<Stack, StackError> {
+    // SAFETY: taking a stack runs no user code.
+    if let Some(stack) = unsafe { with_sized(|pools| pools.take_idle_asked(bytes)) } {
+        return Ok(stack);
+    }
     // The rounding (and the validation) `Stack::allocate_at_least` does.
     let size = Stack::usable_size(bytes)?;
     if size == DEFAULT_STACK_SIZE {
         return take();
     }
-    // SAFETY: taking a stack runs no user code.
-    match unsafe { with_sized(|pools| pools.take_idle(size)) } {
+    // SAFETY: as above.
+    match unsafe { with_sized(|pools| pools.take_idle(size, bytes)) } {
         Some(stack) => Ok(stack),
         None => Stack::allocate_at_least(size),
     }

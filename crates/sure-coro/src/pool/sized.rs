@@ -2,10 +2,11 @@
 //! bounded set of [`StackPool`]s, one per size, the least recently used
 //! freed first.
 //!
-//! The pool of the size used last is kept apart from the others, so that
-//! a program creating coroutines of one size in a loop pays one comparison
-//! more per create and drop than the default size does; only a change of
-//! size searches the others (at most [`MAX_SIZES`]).
+//! The pool of the size used last is kept apart from the others, with the
+//! size last asked of it, so that a program creating coroutines of one size
+//! in a loop neither rounds that size again nor searches: it pays a
+//! comparison or two more per create and drop than the default size does.
+//! Only a change of size searches the others (at most [`MAX_SIZES`]).
 
 use sure_stack::{Stack, StackPool};
 
@@ -23,6 +24,9 @@ pub(super) struct SizedPools {
     older: Vec<StackPool>,
     /// The usable bytes of every idle stack here.
     idle_bytes: usize,
+    /// The size last asked for that rounded to the recent pool's (0 when
+    /// none): asking for it again skips the rounding.
+    asked: usize,
 }
 
 impl SizedPools {
@@ -32,6 +36,7 @@ impl SizedPools {
             recent: None,
             older: Vec::new(),
             idle_bytes: 0,
+            asked: 0,
         }
     }
 
@@ -64,15 +69,31 @@ impl SizedPools {
     /// Makes `pool` the recent one, the one it replaces the most recently
     /// used of the older ones.
     fn make_recent(&mut self, pool: StackPool) -> Option<&mut StackPool> {
+        self.asked = 0;
         self.older.extend(self.recent.replace(pool));
         self.recent.as_mut()
     }
 
-    /// The most recently returned idle stack of `size` usable bytes.
+    /// The most recently returned idle stack of `size` usable bytes, the
+    /// rounded length of `asked`.
     #[inline]
-    pub(super) fn take_idle(&mut self, size: usize) -> Option<Stack> {
+    pub(super) fn take_idle(&mut self, size: usize, asked: usize) -> Option<Stack> {
         let stack = self.touch(size)?.take_idle()?;
+        self.asked = asked;
         self.idle_bytes -= size;
+        Some(stack)
+    }
+
+    /// An idle stack from the recent pool if `asked` is the size last asked
+    /// of it: no rounding, one comparison.
+    #[inline]
+    pub(super) fn take_idle_asked(&mut self, asked: usize) -> Option<Stack> {
+        if asked != self.asked || asked == 0 {
+            return None;
+        }
+        let pool = self.recent.as_mut()?;
+        let stack = pool.take_idle()?;
+        self.idle_bytes -= pool.stack_size();
         Some(stack)
     }
 
