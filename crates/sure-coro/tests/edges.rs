@@ -597,10 +597,10 @@ thread_local! {
     static DROPPED_LATE: RefCell<Option<Coroutine<(), (), usize>>> = const { RefCell::new(None) };
 }
 
-/// The bottom of the stack the body runs on.
+/// The bottom of the stack the body runs on (found from the stack
+/// pointer: AddressSanitizer moves locals to a heap of its own).
 fn own_stack_bottom() -> usize {
-    let here = 0u8;
-    sure_stack::stack_bounds(std::ptr::from_ref(&here) as usize)
+    sure_stack::stack_bounds(sure_context::stack_pointer())
         .expect("a coroutine runs on a registered stack")
         .start
 }
