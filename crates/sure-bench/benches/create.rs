@@ -72,17 +72,7 @@ fn sure(group: &mut BenchmarkGroup<'_, WallTime>) {
     });
     group.bench_function(BenchmarkId::new("sure", "borrowing"), |b| {
         let mut steps = 0u64;
-        b.iter(|| {
-            let steps = &mut steps;
-            sure_coro::ScopedCoroutine::new(move |h| {
-                *steps += 1;
-                h.suspend();
-            })
-            .scope(|mut co| {
-                let _ = black_box(co.resume());
-                let _ = black_box(co.resume());
-            })
-        });
+        b.iter(|| sure_bench::borrowing_life(&mut steps));
         black_box(steps);
     });
     group.bench_function(BenchmarkId::new("sure", "fresh-stack"), |b| {

@@ -147,15 +147,7 @@ fn sure_create_sized(iterations: u64) {
 fn sure_create_scoped(iterations: u64) {
     let mut steps = 0u64;
     for _ in 0..iterations {
-        let steps = &mut steps;
-        sure_coro::ScopedCoroutine::new(move |h| {
-            *steps += 1;
-            h.suspend();
-        })
-        .scope(|mut co| {
-            let _ = black_box(co.resume());
-            let _ = black_box(co.resume());
-        });
+        sure_bench::borrowing_life(&mut steps);
     }
     black_box(steps);
 }

@@ -34,6 +34,21 @@ impl Drop for Held {
     }
 }
 
+/// One life of a borrowing coroutine, as the `create` bench and the
+/// `instructions` example both time it: a `ScopedCoroutine` whose body
+/// counts into `steps` and suspends once, resumed twice by its scope.
+#[inline(always)]
+pub fn borrowing_life(steps: &mut u64) {
+    sure_coro::ScopedCoroutine::new(move |h| {
+        *steps += 1;
+        h.suspend();
+    })
+    .scope(|mut co| {
+        let _ = black_box(co.resume());
+        let _ = black_box(co.resume());
+    });
+}
+
 /// The process's resident memory in bytes: the second field of
 /// `/proc/self/statm` (resident pages) times the page size. `None` where
 /// `/proc` is not available or not in the expected format.
