@@ -9,7 +9,7 @@ use sure_stack::{DEFAULT_STACK_SIZE, LABEL_BYTES, Stack, StackError};
 use crate::coroutine::Coroutine;
 use crate::handle::SuspendHandle;
 use crate::pool;
-use crate::root::{Root, Tenancy};
+use crate::root::{Lease, Root, Tenancy};
 
 /// Configures and builds a [`Coroutine`], in the manner of
 /// [`std::thread::Builder`]: where [`Coroutine::new`] panics when no stack
@@ -188,7 +188,11 @@ impl Builder {
     #[inline]
     fn into_stack(self) -> Result<(Stack, bool), StackError> {
         match (self.stack, self.stack_size) {
-            (Some(stack), _) => Ok((stack, false)),
+            (Some(stack), _) => {
+                // A pooled or mapped stack prepares the thread (`pool::map`).
+                crate::thread_exit::prepare();
+                Ok((stack, false))
+            }
             (None, None | Some(DEFAULT_STACK_SIZE)) => Ok((pool::take()?, true)),
             (None, Some(bytes)) => Ok((pool::take_sized(bytes)?, true)),
         }
@@ -219,7 +223,6 @@ pub(crate) fn assemble<I, Y, R, F>(
 where
     F: FnOnce(&mut SuspendHandle<I, Y>, I) -> R,
 {
-    crate::thread_exit::prepare();
     // A body too large to sit comfortably at the top of the stack goes to
     // the heap; the test is constant for each body type but the smallest
     // stack, so it folds away in the common case. "Comfortably" is a 64th
@@ -276,8 +279,7 @@ where
     }
     let tenancy = Tenancy {
         stack: ManuallyDrop::new(stack),
-        pooled,
-        named,
+        lease: Lease::new(pooled, named),
     };
     // SAFETY: the region is the stack's, unused, and the stack moves into
     // the root, which the coroutine keeps for as long as the body may run;

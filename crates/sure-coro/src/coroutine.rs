@@ -546,7 +546,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     /// ([`Builder::name`](crate::Builder::name)).
     pub fn name(&self) -> Option<&str> {
         // SAFETY: as in `stack`.
-        let named = unsafe { (*self.header.as_ptr()).tenancy.named };
+        let named = unsafe { (*self.header.as_ptr()).tenancy.lease.named() };
         // SAFETY: a named coroutine's label was written when it was built
         // and is released only when the stack leaves it.
         named.then(|| unsafe { self.stack().name() })

@@ -14,7 +14,7 @@ use sure_stack::Stack;
 use crate::cancel::Cancelled;
 use crate::coroutine::CoroutineState;
 use crate::pool;
-use crate::root::{Channel, Header, Payload, Phase};
+use crate::root::{Channel, Header, Lease, Payload, Phase};
 use crate::thread_exit;
 
 /// A coroutine, seen from the code that ends it: its header, at the top of
@@ -196,10 +196,13 @@ pub(crate) unsafe fn vacate<I, Y, R>(header: NonNull<Header<I, Y, R>>) -> (Stack
     // cleared in place, so the stack is read out only once.
     unsafe {
         let tenancy = &raw mut (*header.as_ptr()).tenancy;
-        if (*tenancy).named {
+        if (*tenancy).lease.named() {
             (*tenancy).stack.clear_name();
         }
-        (ManuallyDrop::take(&mut (*tenancy).stack), (*tenancy).pooled)
+        (
+            ManuallyDrop::take(&mut (*tenancy).stack),
+            (*tenancy).lease.pooled(),
+        )
     }
 }
 
@@ -214,7 +217,7 @@ pub(crate) unsafe fn release<I, Y, R>(header: NonNull<Header<I, Y, R>>) {
     // clear, so moving it out is all `vacate` would do.
     unsafe {
         let tenancy = &raw mut (*header.as_ptr()).tenancy;
-        if (*tenancy).pooled && !(*tenancy).named {
+        if (*tenancy).lease == Lease::Pooled {
             pool::give_back(ManuallyDrop::take(&mut (*tenancy).stack));
         } else {
             release_otherwise(header);

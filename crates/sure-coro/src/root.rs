@@ -107,11 +107,46 @@ pub(crate) struct Header<I, Y, R> {
 pub(crate) struct Tenancy {
     /// Moved out exactly once, when the coroutine releases its stack.
     pub(crate) stack: ManuallyDrop<Stack>,
+    /// Where the stack goes, and whether its label must be cleared first.
+    pub(crate) lease: Lease,
+}
+
+/// Whether a coroutine's stack goes back to the thread's pool, and whether
+/// the label at its top holds a name (cleared when the stack is released).
+/// One byte, so that a drop tells the common case, an unnamed pooled
+/// stack, with one comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lease {
+    /// From the pool, back to the pool.
+    Pooled,
+    /// From the pool, with a name.
+    PooledNamed,
+    /// The caller's stack (`Builder::stack`), unmapped when released.
+    Owned,
+    /// The caller's stack, with a name.
+    OwnedNamed,
+}
+
+impl Lease {
+    /// The lease of a stack that is `pooled` or not, `named` or not.
+    pub(crate) fn new(pooled: bool, named: bool) -> Lease {
+        match (pooled, named) {
+            (true, false) => Lease::Pooled,
+            (true, true) => Lease::PooledNamed,
+            (false, false) => Lease::Owned,
+            (false, true) => Lease::OwnedNamed,
+        }
+    }
+
     /// Whether the stack goes back to the thread's pool.
-    pub(crate) pooled: bool,
-    /// Whether the label at the top of the stack holds a name, cleared
-    /// when the stack is released.
-    pub(crate) named: bool,
+    pub(crate) fn pooled(self) -> bool {
+        matches!(self, Lease::Pooled | Lease::PooledNamed)
+    }
+
+    /// Whether the stack's label holds a name.
+    pub(crate) fn named(self) -> bool {
+        matches!(self, Lease::PooledNamed | Lease::OwnedNamed)
+    }
 }
 
 /// What sits at the top of the stack: the header, then the trampoline

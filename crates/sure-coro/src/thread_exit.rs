@@ -149,8 +149,12 @@ mod exit_mark {
     }
 }
 
-/// Prepares this thread for coroutines: the one call on the path that
-/// creates a coroutine, a thread-local load and a branch.
+/// Prepares this thread for coroutines: a thread-local load and a branch,
+/// made where a coroutine gets a stack that no pool held (`pool::map`, and
+/// `Builder` for the caller's stack) and before the thread's pools keep
+/// one (`ThreadPools::open`). So a coroutine taking a pooled stack, the
+/// common create, skips it: its thread was prepared before the stack went
+/// into the pool.
 #[inline(always)]
 pub(crate) fn prepare() {
     if PHASE.get() != Phase::Ready {
@@ -158,7 +162,8 @@ pub(crate) fn prepare() {
     }
 }
 
-/// The thread's first coroutine, or one created while it exits.
+/// The thread's first coroutine (or first pooled stack), or a stack mapped
+/// while the thread exits.
 #[cold]
 #[inline(never)]
 fn prepare_cold() {

@@ -148,6 +148,46 @@ fn a_body_suspended_inside_a_thread_locals_with_is_leaked_at_thread_exit() {
 }
 
 #[test]
+fn a_body_on_a_stack_the_user_pooled_is_leaked_at_thread_exit() {
+    // The thread's first coroutine takes a stack the user put in the pool,
+    // so no stack is mapped for it: putting the pool back must have
+    // prepared the thread (registered the exit watch) instead.
+    let test = "a_body_on_a_stack_the_user_pooled_is_leaked_at_thread_exit";
+    let Some(out) = in_child(test, || {
+        on_a_thread(|| {
+            NAMES.with(|names| names.borrow_mut().push("first".to_owned()));
+            KEPT.with(|_| ());
+            let stack = sure_stack::Stack::allocate_at_least(sure_stack::DEFAULT_STACK_SIZE)
+                .expect("a stack");
+            with_thread_pool(|pool| pool.give_back(stack));
+            assert_eq!(with_thread_pool(|pool| pool.len()), 1);
+            let mut co = Coroutine::new(|h| {
+                NAMES.with(|names| {
+                    let _uses = UsesNames(names);
+                    h.suspend();
+                });
+            });
+            assert_eq!(
+                with_thread_pool(|pool| pool.len()),
+                0,
+                "the coroutine took the pooled stack"
+            );
+            let _ = co.resume();
+            KEPT.with(|kept| *kept.borrow_mut() = Some(co));
+            say(REACHED);
+        });
+    }) else {
+        return;
+    };
+    assert_survived(&out);
+    assert!(
+        !stdout(&out).contains("names:"),
+        "the suspended body is leaked, never unwound:\n{}",
+        stdout(&out)
+    );
+}
+
+#[test]
 fn a_body_suspended_inside_with_thread_pool_is_leaked_at_thread_exit() {
     let test = "a_body_suspended_inside_with_thread_pool_is_leaked_at_thread_exit";
     let Some(out) = in_child(test, || {

@@ -378,7 +378,8 @@ impl StackPool {
     /// ```
     #[inline]
     pub fn give_back(&mut self, stack: Stack) {
-        if self.len >= self.capacity || stack.len() != self.stack_size {
+        if stack.len() != self.stack_size || self.len >= self.capacity {
+            free(stack);
             return;
         }
         let bottom = stack.into_idle();
@@ -407,6 +408,15 @@ impl StackPool {
     pub fn clear(&mut self) {
         while self.take_idle().is_some() {}
     }
+}
+
+/// Frees a stack a pool does not keep: by value and out of line, so that
+/// the inline [`StackPool::give_back`] keeps the stack in registers rather
+/// than making room for it on the caller's stack to drop it there.
+#[cold]
+#[inline(never)]
+fn free(stack: Stack) {
+    drop(stack);
 }
 
 impl Drop for StackPool {

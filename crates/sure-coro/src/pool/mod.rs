@@ -35,12 +35,12 @@
 //! a plain thread-relative access: no "is it initialised, is it destroyed"
 //! test on every create and drop. What frees the stacks at thread exit is
 //! a second thread-local, [`Closer`], registered the first time a stack is
-//! given back (or a [`with_thread_pool`] call ends). Where std keeps
-//! thread-locals in system TLS slots (the Windows gnu targets), it frees
-//! even the pools' slot at thread exit and makes a fresh, unopened one if
-//! a later destructor gives a stack back: that registers the closer again,
-//! which frees the stack in std's next round of destructors (std runs a
-//! bounded number of rounds; a stack given back in the last is leaked).
+//! given back (or a [`with_thread_pool`] call ends), unless the thread is
+//! already exiting: then nothing is kept. Where std keeps thread-locals in
+//! system TLS slots (the Windows gnu targets), it frees even the pools'
+//! slot at thread exit and makes a fresh, unopened one if a later
+//! destructor gives a stack back: that one finds the thread marked as
+//! exiting, so the stack is freed.
 //!
 //! [`Builder`]: crate::Builder
 //! [`Builder::stack_size`]: crate::Builder::stack_size
@@ -99,17 +99,22 @@ impl ThreadPools {
         }
     }
 
-    /// Lets the pools keep stacks from now on, unless the thread's exit has
-    /// already freed them; returns whether they may.
+    /// Lets the pools keep stacks from now on, unless the thread is
+    /// exiting; returns whether they may.
+    ///
+    /// It prepares the thread first (see [`map`]), so a pool holds a stack
+    /// only on a prepared thread, and the exit watch is registered before
+    /// the closer: thread-local destructors run in the reverse order of
+    /// their registration, so the closer runs first, and an exiting thread's
+    /// pools are already closed (a create during the exit maps its stack,
+    /// which prepares the thread again).
     fn open(&self) -> bool {
         if self.state.get() == State::Unopened {
-            // Registers the closer; fails only once it has run.
-            let registered = CLOSER.try_with(|_| ()).is_ok();
-            self.state.set(if registered {
-                State::Open
-            } else {
-                State::Closed
-            });
+            crate::thread_exit::prepare();
+            // Registering the closer fails only once it has run.
+            let open = !crate::thread_exit::is_exiting() && CLOSER.try_with(|_| ()).is_ok();
+            self.state
+                .set(if open { State::Open } else { State::Closed });
         }
         self.state.get() == State::Open
     }
@@ -314,7 +319,7 @@ impl Drop for Lent {
 pub(crate) fn take() -> Result<Stack, StackError> {
     match take_idle() {
         Some(stack) => Ok(stack),
-        None => Stack::allocate_at_least(DEFAULT_STACK_SIZE),
+        None => map(DEFAULT_STACK_SIZE),
     }
 }
 
@@ -335,7 +340,7 @@ pub(crate) fn take_or_panic(constructor: &'static str, builder: &'static str) ->
 #[inline(never)]
 #[track_caller]
 fn map_or_panic(constructor: &'static str, builder: &'static str) -> Stack {
-    Stack::allocate_at_least(DEFAULT_STACK_SIZE).unwrap_or_else(|error| {
+    map(DEFAULT_STACK_SIZE).unwrap_or_else(|error| {
         panic!(
             "{constructor} could not get a stack: {error} \
              ({builder} returns this error instead of panicking)"
@@ -372,8 +377,24 @@ pub(crate) fn take_sized(bytes: usize) -> Result<Stack, StackError> {
     // SAFETY: as above.
     match unsafe { with_sized(|pools| pools.take_idle(size, bytes)) } {
         Some(stack) => Ok(stack),
-        None => Stack::allocate_at_least(size),
+        None => map(size),
     }
+}
+
+/// A fresh stack of at least `bytes` usable bytes, for a coroutine (or a
+/// grown segment) of this thread's: prepares the thread for coroutines
+/// ([`thread_exit::prepare`](crate::thread_exit::prepare)) first.
+///
+/// Creating a coroutine prepares its thread here, not on every create: a
+/// stack comes from a pool or from here (or from the caller, and
+/// [`Builder`](crate::Builder) prepares the thread for it), and a pool
+/// holds stacks only once [`ThreadPools::open`] has prepared the thread.
+///
+/// # Errors
+/// Those of [`Stack::allocate_at_least`].
+pub(crate) fn map(bytes: usize) -> Result<Stack, StackError> {
+    crate::thread_exit::prepare();
+    Stack::allocate_at_least(bytes)
 }
 
 /// Returns a stack to the pool of its size, or frees it when that pool is
@@ -382,12 +403,24 @@ pub(crate) fn take_sized(bytes: usize) -> Result<Stack, StackError> {
 pub(crate) fn give_back(stack: Stack) {
     if with_pools(|pools| pools.state.get()) != State::Open {
         give_back_unopened(stack);
-    } else if stack.len() == DEFAULT_STACK_SIZE {
-        // SAFETY: returning a stack, or freeing it when the pool is full,
-        // runs no user code.
-        unsafe { with_pool(|pool| pool.give_back(stack)) }
     } else {
-        give_back_sized(stack);
+        // SAFETY: returning a stack, or freeing it when the pool is full,
+        // runs no user code. The default pool's size is always
+        // DEFAULT_STACK_SIZE (`Lent` sees to it); comparing with the field
+        // lets the compiler merge this test with `give_back`'s own.
+        let other_size = unsafe {
+            with_pool(|pool| {
+                if stack.len() == pool.stack_size() {
+                    pool.give_back(stack);
+                    None
+                } else {
+                    Some(stack)
+                }
+            })
+        };
+        if let Some(stack) = other_size {
+            give_back_sized(stack);
+        }
     }
 }
 
