@@ -153,13 +153,20 @@ pub fn page_size() -> usize {
 /// fill it stores the same value, so relaxed ordering is enough.
 static PAGE_SIZE: AtomicUsize = AtomicUsize::new(0);
 
+/// The smallest page size this crate accepts (every supported system's is
+/// at least this): every stack's bottom and length are multiples of it,
+/// which [`Stack::region`] tells the compiler.
+pub(crate) const MIN_PAGE_SIZE: usize = 4096;
+
 #[cold]
 fn query_page_size() -> usize {
     let page = region::page::size();
-    // Every system's is; the crate rounds with masks.
+    // Every system's is; the crate rounds with masks, and no stack exists
+    // before this is checked (its length is rounded to pages).
     assert!(
-        page.is_power_of_two(),
-        "the system's page size, {page} bytes, is not a power of two"
+        page.is_power_of_two() && page >= MIN_PAGE_SIZE,
+        "the system's page size, {page} bytes, is not a power of two of at least \
+         {MIN_PAGE_SIZE} bytes"
     );
     PAGE_SIZE.store(page, Ordering::Relaxed);
     page

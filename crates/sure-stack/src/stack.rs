@@ -9,7 +9,7 @@ use core::ptr::NonNull;
 use crate::bounds;
 use crate::mapping;
 use crate::valgrind;
-use crate::{MIN_STACK_SIZE, StackError, page_size};
+use crate::{MIN_PAGE_SIZE, MIN_STACK_SIZE, StackError, page_size};
 
 /// The largest usable size that still leaves room for the guard page while
 /// keeping the whole mapping within `isize::MAX` bytes (the most a Rust
@@ -299,6 +299,17 @@ impl Stack {
     /// ```
     #[inline]
     pub fn region(&self) -> NonNull<[u8]> {
+        // SAFETY: a stack's bottom and length are whole pages: `own` takes
+        // a page-aligned mapping of whole pages, `from_idle` and `from_raw`
+        // give back such a stack, and no stack exists before the page size
+        // was checked to be at least MIN_PAGE_SIZE. Said here, it lets code
+        // laying data out below the top fold its alignment and room checks.
+        unsafe {
+            core::hint::assert_unchecked(
+                (self.bottom.as_ptr() as usize).is_multiple_of(MIN_PAGE_SIZE)
+                    && self.len.is_multiple_of(MIN_PAGE_SIZE),
+            );
+        }
         NonNull::slice_from_raw_parts(self.bottom, self.len)
     }
 

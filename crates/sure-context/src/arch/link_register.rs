@@ -12,18 +12,21 @@
 //! top - 48 address of the trampoline   <- returned stack pointer
 //! ```
 
+use core::mem::MaybeUninit;
+
 use super::{EntryFn, NewStack, place_frame, sure_trampoline};
 
 /// The frame above, from the returned stack pointer up. The trampoline
 /// reads `object` at `sp`, `entry` at `sp + 8` and writes `link` at
-/// `sp + 16`.
+/// `sp + 16` before anything can unwind through it, so neither `link` nor
+/// the padding between the slots is written here.
 #[repr(C)]
 struct InitialFrame {
     trampoline: usize,
-    padding: usize,
+    padding: MaybeUninit<usize>,
     object: usize,
     entry: usize,
-    link: usize,
+    link: MaybeUninit<usize>,
     top_padding: usize,
 }
 
@@ -40,10 +43,10 @@ static_assertions::const_assert_eq!(size_of::<InitialFrame>() % 16, 0);
 pub(crate) unsafe fn initial_frame(stack: NewStack, entry: EntryFn, object: *mut u8) -> *mut u8 {
     let frame = InitialFrame {
         trampoline: sure_trampoline as *const () as usize,
-        padding: 0,
+        padding: MaybeUninit::uninit(),
         object: object as usize,
         entry: entry as usize,
-        link: 0,
+        link: MaybeUninit::uninit(),
         top_padding: 0,
     };
     // SAFETY: `top` and the frame's bytes below it are as `place_frame`

@@ -47,6 +47,7 @@
 //! be declared clobbered in Rust inline assembly and are pushed by hand.
 
 use core::arch::naked_asm;
+use core::mem::MaybeUninit;
 
 use super::{EntryFn, NewStack, place_frame};
 
@@ -75,12 +76,13 @@ struct InitialFrame {
     /// Puts `rsp` at 0 mod 16 when the trampoline is entered, and so at 8
     /// mod 16 at the entry function's first instruction after the
     /// trampoline pushes its fake return address: the ABI's alignment at a
-    /// function entry.
-    padding: usize,
+    /// function entry. Never read, so never written.
+    padding: MaybeUninit<usize>,
     object: usize,
     entry: usize,
-    /// The ExecutionContext that first switched here, for unwinding.
-    link: usize,
+    /// The ExecutionContext that first switched here, for unwinding:
+    /// written by the trampoline before anything can unwind through it.
+    link: MaybeUninit<usize>,
 }
 
 // 8 mod 16, so that `padding` puts `rsp` where the ABI wants it.
@@ -96,10 +98,10 @@ static_assertions::const_assert_eq!(size_of::<InitialFrame>() % 16, 8);
 pub(crate) unsafe fn initial_frame(stack: NewStack, entry: EntryFn, object: *mut u8) -> *mut u8 {
     let frame = InitialFrame {
         trampoline: sure_trampoline as *const () as usize,
-        padding: 0,
+        padding: MaybeUninit::uninit(),
         object: object as usize,
         entry: entry as usize,
-        link: 0,
+        link: MaybeUninit::uninit(),
     };
     // SAFETY: `top` and the frame's bytes below it are as `place_frame`
     // requires, by this function's contract.

@@ -59,6 +59,7 @@
 //! through the copy of the resume address at the top.
 
 use core::arch::naked_asm;
+use core::mem::MaybeUninit;
 
 use super::{EntryFn, NewStack, place_frame};
 
@@ -124,12 +125,14 @@ struct InitialFrame {
     exception_list: usize,
     /// Puts `rsp` at 8 mod 16 at the entry function's first instruction,
     /// after the trampoline's 32 bytes of shadow space and fake return
-    /// address: the ABI's alignment at a function entry.
-    padding: usize,
+    /// address: the ABI's alignment at a function entry. Never read, so
+    /// never written.
+    padding: MaybeUninit<usize>,
     object: usize,
     entry: usize,
-    /// The ExecutionContext that first switched here.
-    link: usize,
+    /// The ExecutionContext that first switched here: written by the
+    /// trampoline before anything can unwind through it.
+    link: MaybeUninit<usize>,
 }
 
 static_assertions::const_assert_eq!(size_of::<InitialFrame>() % 16, 0);
@@ -162,10 +165,10 @@ pub(crate) unsafe fn initial_frame(stack: NewStack, entry: EntryFn, object: *mut
         stack_limit: bottom,
         stack_base: stack.top as usize,
         exception_list: usize::MAX,
-        padding: 0,
+        padding: MaybeUninit::uninit(),
         object: object as usize,
         entry: entry as usize,
-        link: 0,
+        link: MaybeUninit::uninit(),
     };
     // SAFETY: `top` and the frame's bytes below it are as `place_frame`
     // requires, by this function's contract.
