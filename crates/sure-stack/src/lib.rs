@@ -134,8 +134,8 @@ pub const MIN_STACK_SIZE: usize = if cfg!(all(target_arch = "x86_64", not(window
 /// The size of a memory page in bytes (4096 on most systems).
 ///
 /// The value is queried from the system once and cached in a plain atomic,
-/// so calling this is a load and a branch: [`Stack::len`] and
-/// [`Stack::region`] use it on the path that creates a coroutine.
+/// so calling this is a load and a branch: rounding a stack's size uses it
+/// ([`Stack::usable_size`]).
 ///
 /// ```
 /// let page = sure_stack::page_size();
