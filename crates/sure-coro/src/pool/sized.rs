@@ -107,13 +107,18 @@ impl SizedPools {
     #[inline]
     pub(super) fn give_back(&mut self, stack: Stack) {
         let size = stack.len();
-        let fits = self.idle_bytes + size <= SIZED_IDLE_BYTES;
-        match self.touch(size) {
-            Some(pool) if fits && pool.len() < pool.capacity() => {
-                pool.give_back(stack);
-                self.idle_bytes += size;
-            }
-            _ => self.give_back_making_room(stack),
+        // The loop's case, tested field by field so that nothing but the
+        // stack's two words is live: the recent pool is this size's and has
+        // room, within the byte budget.
+        if let Some(pool) = &mut self.recent
+            && pool.stack_size() == size
+            && pool.len() < pool.capacity()
+            && self.idle_bytes + size <= SIZED_IDLE_BYTES
+        {
+            pool.give_back(stack);
+            self.idle_bytes += size;
+        } else {
+            self.give_back_making_room(stack);
         }
     }
 
