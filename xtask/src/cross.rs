@@ -10,7 +10,7 @@
 //! toolchain. The builds go to a target directory of their own.
 
 use std::env;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::process::Cmd;
 use crate::tools;
@@ -173,13 +173,25 @@ impl Target {
     }
 }
 
+/// The cross toolchain's target directory (`target/cross`, or under
+/// `CARGO_TARGET_DIR`): its own, as its compiler differs from the native one.
+fn target_dir() -> PathBuf {
+    let target = env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    Path::new(&target).join("cross")
+}
+
+/// Where the builds for `triple` go, standard library included (about 2 GB
+/// for a target's whole stage).
+pub fn build_dir(triple: &str) -> PathBuf {
+    target_dir().join(triple)
+}
+
 /// A cargo command of the cross toolchain for the targets `triples` (one
 /// build for them all, so that their standard libraries build side by
 /// side), with neither linker nor runner: the subcommand `args[0]`,
 /// `-Zbuild-std`, `--target <triple>` for each, then the rest of `args`.
 pub fn cargo_for(triples: &[&str], args: &[&str]) -> Cmd {
-    let target = env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
-    let target_dir = Path::new(&target).join("cross");
+    let target_dir = target_dir();
     let (subcommand, rest) = args.split_first().expect("a cargo subcommand");
     let mut all = vec![*subcommand, "-Zbuild-std"];
     for triple in triples {

@@ -4,7 +4,8 @@
 //! `Stage::new("memcheck", Cmd::cargo([...])).skip_unless(tools::on_path("valgrind"), "valgrind not found on PATH")`.
 
 use std::env;
-use std::path::Path;
+use std::fs;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -39,6 +40,10 @@ struct Stage {
     runs_after_failure: bool,
     /// Printed before the stage's commands: what it leaves out, and why.
     note: Option<String>,
+    /// Build directories removed when the stage ends under CI (`CI` set),
+    /// which runs each stage once: each cross target's build is about 2 GB,
+    /// and CI's disk is shared.
+    freed_under_ci: Vec<PathBuf>,
 }
 
 impl Stage {
@@ -55,7 +60,14 @@ impl Stage {
             skip_reason: None,
             runs_after_failure: false,
             note: None,
+            freed_under_ci: Vec::new(),
         }
+    }
+
+    /// Removes `dirs` when the stage ends, under CI (see the field).
+    fn frees_under_ci(mut self, dirs: impl IntoIterator<Item = PathBuf>) -> Self {
+        self.freed_under_ci.extend(dirs);
+        self
     }
 
     /// A line the stage prints before its commands run.
@@ -402,7 +414,8 @@ fn cross_stage(root: &Path, target: &cross::Target) -> Result<Stage, String> {
     let missing = target.missing();
     let reason = missing.clone().unwrap_or_default();
     let stage = Stage::with_commands(format!("cross {}", target.arch), commands)
-        .skip_unless(missing.is_none(), reason);
+        .skip_unless(missing.is_none(), reason)
+        .frees_under_ci([cross::build_dir(target.triple)]);
     Ok(match target.property_cases {
         Some(cases) => stage.note(format!(
             "under qemu sure-coro's property test runs {cases} of its random programs, not the \
@@ -417,7 +430,8 @@ fn cross_stage(root: &Path, target: &cross::Target) -> Result<Stage, String> {
 /// `pc-windows-gnu` and `pc-windows-msvc` targets (no linker needed; the
 /// bench crate's peers compile C with their build scripts, which needs one).
 fn windows_stage(root: &Path) -> Result<Stage, String> {
-    let mut stage = cross_stage(root, &cross::WINDOWS)?;
+    let mut stage = cross_stage(root, &cross::WINDOWS)?
+        .frees_under_ci(cross::WINDOWS_CHECKED.map(cross::build_dir));
     stage.commands.push(cross::cargo_for(
         &cross::WINDOWS_CHECKED,
         &[
@@ -524,10 +538,28 @@ fn run_stage(stage: &Stage, root: &Path) -> Outcome {
         }
     }
     let elapsed = start.elapsed();
+    if env::var_os("CI").is_some_and(|ci| !ci.is_empty()) {
+        free(&stage.freed_under_ci, root);
+    }
     if failures.is_empty() {
         Outcome::Passed(elapsed)
     } else {
         Outcome::Failed(elapsed, failures)
+    }
+}
+
+/// Removes a stage's build directories (relative ones from `root`), saying
+/// so; one that cannot be removed is only a warning.
+fn free(dirs: &[PathBuf], root: &Path) {
+    for dir in dirs {
+        let dir = root.join(dir);
+        if !dir.exists() {
+            continue;
+        }
+        match fs::remove_dir_all(&dir) {
+            Ok(()) => println!("freed {} (CI: the disk is shared)", dir.display()),
+            Err(err) => eprintln!("warning: could not remove {}: {err}", dir.display()),
+        }
     }
 }
 
