@@ -482,7 +482,7 @@ fn siblings_in_a_thread_local_vec_are_leaked_at_process_exit() {
 }
 
 // ---------------------------------------------------------------------------
-// 7. `into_stack` in a destructor during an outer panic keeps the process
+// 6. `into_stack` in a destructor during an outer panic keeps the process
 // alive, as `Drop` does, when the body panics while being unwound.
 
 #[test]
@@ -523,7 +523,7 @@ fn into_stack_during_an_outer_panic_leaks_the_bodys_payload_as_drop_does() {
 }
 
 // ---------------------------------------------------------------------------
-// 8. Forgetting a coroutine suspended in the middle of its drop's unwind
+// 7. Forgetting a coroutine suspended in the middle of its drop's unwind
 // leaves this thread panicking: documented, not undefined.
 
 #[test]
@@ -553,82 +553,7 @@ fn forgetting_a_coroutine_suspended_mid_unwind_leaves_the_thread_panicking() {
 }
 
 // ---------------------------------------------------------------------------
-// 9. `force_unwind`, like `Drop`, must not use its `self` after the body's
-// destructors ran: one may have replaced the coroutine in its slot.
-
-thread_local! {
-    static HOLDER_OF_A: RefCell<ForceUnwindsOnDrop> = const { RefCell::new(ForceUnwindsOnDrop(None)) };
-}
-
-/// Cancels the coroutine it holds when dropped, then says what it holds.
-struct ForceUnwindsOnDrop(Option<Coroutine>);
-
-impl Drop for ForceUnwindsOnDrop {
-    fn drop(&mut self) {
-        if let Some(co) = self.0.as_mut() {
-            co.force_unwind();
-        }
-        say(&format!(
-            "after force_unwind: {:?}",
-            self.0.as_ref().map(Coroutine::state)
-        ));
-    }
-}
-
-#[test]
-fn force_unwind_leaves_a_coroutine_put_in_its_slot_by_a_destructor_alone() {
-    let test = "force_unwind_leaves_a_coroutine_put_in_its_slot_by_a_destructor_alone";
-    let Some(out) = in_child(test, || {
-        on_a_thread(|| {
-            drop(Coroutine::new(|_h| ())); // the exit watch first
-            HOLDER_OF_A.with(|_| ());
-            let mut b = Coroutine::new(|h| {
-                let _local = SayOnDrop("B's local");
-                h.suspend();
-            });
-            let _ = b.resume();
-            let mut b = Some(b);
-            let mut a = Coroutine::new(move |h| {
-                HOLDER_OF_A.with(|holder| {
-                    struct PutB<'a>(&'a RefCell<ForceUnwindsOnDrop>, Option<Coroutine>);
-                    impl Drop for PutB<'_> {
-                        fn drop(&mut self) {
-                            let a = self.0.borrow_mut().0.replace(self.1.take().unwrap());
-                            std::mem::forget(a);
-                        }
-                    }
-                    let _put_b = PutB(holder, b.take());
-                    h.suspend();
-                });
-            });
-            let _ = a.resume();
-            HOLDER_OF_A.with(|holder| holder.borrow_mut().0 = Some(a));
-            say(REACHED);
-        });
-    }) else {
-        return;
-    };
-    if !UNWOUND_AT_THREAD_EXIT {
-        // Nothing can be unwound any more: force_unwind says so.
-        assert_aborted_with(&out, "this thread's locals are being destroyed");
-        return;
-    }
-    assert_survived(&out);
-    assert_eq!(
-        count(&out, "after force_unwind: Some(Suspended)"),
-        1,
-        "{}",
-        stdout(&out)
-    );
-    assert_eq!(
-        count(&out, "drop B's local"),
-        1,
-        "B is unwound by its own drop"
-    );
-}
-
-// ---------------------------------------------------------------------------
-// 10. A thread's idle stacks are freed at its exit, both pools' of them, and
+// 8. A thread's idle stacks are freed at its exit, both pools' of them, and
 // a stack given back after that (by a thread-local destructor that runs
 // later) is freed, not kept.
 
