@@ -13,10 +13,7 @@ use std::cell::RefCell;
 use std::panic::{self, AssertUnwindSafe};
 
 use common::UNWOUND_AT_THREAD_EXIT;
-use common::child::{
-    REACHED, assert_aborted_with, assert_exited_with, assert_survived, in_child, say, stderr,
-    stdout,
-};
+use common::child::{REACHED, assert_exited_with, assert_survived, in_child, say, stderr, stdout};
 use sure_coro::{Coroutine, with_thread_pool};
 
 /// Prints `drop <name>` when dropped: the child's record of what ran.
