@@ -426,7 +426,7 @@ pub(crate) fn give_back(stack: Stack) {
 
 /// [`give_back`] for a size other than the default, out of the default's
 /// way.
-#[inline(never)]
+#[inline]
 fn give_back_sized(stack: Stack) {
     // SAFETY: returning a stack, or freeing stacks to make room for it,
     // runs no user code.

@@ -8,16 +8,18 @@
 //! comparison or two more per create and drop than the default size does.
 //! Only a change of size searches the others (at most [`MAX_SIZES`]).
 
-use sure_stack::{Stack, StackPool};
+use sure_stack::{DEFAULT_STACK_SIZE, Stack, StackPool};
 
 use super::{MAX_SIZES, SIZED_IDLE_BYTES};
 
 /// Idle stacks of sizes other than the default, one [`StackPool`] per
 /// size, within [`MAX_SIZES`] and [`SIZED_IDLE_BYTES`].
 pub(super) struct SizedPools {
-    /// The pool of the size last taken from or given back to (used), once
-    /// there is one.
-    recent: Option<StackPool>,
+    /// The pool of the size last taken from or given back to (used); until
+    /// there is one, an empty pool of the default size, which no stack here
+    /// has (those go to the default pool), so that the fast paths test a
+    /// size and not also whether there is a pool.
+    recent: StackPool,
     /// The other sizes' pools, the least recently used first. A size keeps
     /// its place while its pool is empty (its stacks are in use), until
     /// evicted.
@@ -33,7 +35,7 @@ impl SizedPools {
     /// No pools; allocates nothing.
     pub(super) const fn new() -> SizedPools {
         SizedPools {
-            recent: None,
+            recent: StackPool::with_default_size(),
             older: Vec::new(),
             idle_bytes: 0,
             asked: 0,
@@ -44,12 +46,8 @@ impl SizedPools {
     /// returns it.
     #[inline]
     fn touch(&mut self, size: usize) -> Option<&mut StackPool> {
-        if self
-            .recent
-            .as_ref()
-            .is_some_and(|pool| pool.stack_size() == size)
-        {
-            return self.recent.as_mut();
+        if self.recent.stack_size() == size {
+            return Some(&mut self.recent);
         }
         self.touch_older(size)
     }
@@ -70,8 +68,11 @@ impl SizedPools {
     /// used of the older ones.
     fn make_recent(&mut self, pool: StackPool) -> Option<&mut StackPool> {
         self.asked = 0;
-        self.older.extend(self.recent.replace(pool));
-        self.recent.as_mut()
+        let replaced = std::mem::replace(&mut self.recent, pool);
+        if replaced.stack_size() != DEFAULT_STACK_SIZE {
+            self.older.push(replaced);
+        }
+        Some(&mut self.recent)
     }
 
     /// The most recently returned idle stack of `size` usable bytes, the
@@ -91,7 +92,7 @@ impl SizedPools {
         if asked != self.asked || asked == 0 {
             return None;
         }
-        let pool = self.recent.as_mut()?;
+        let pool = &mut self.recent;
         let stack = pool.take_idle()?;
         self.idle_bytes -= pool.stack_size();
         Some(stack)
@@ -99,7 +100,8 @@ impl SizedPools {
 
     /// The pools, the least recently used first.
     pub(super) fn least_recently_used_first(&self) -> impl Iterator<Item = &StackPool> {
-        self.older.iter().chain(&self.recent)
+        let recent = Some(&self.recent).filter(|pool| pool.stack_size() != DEFAULT_STACK_SIZE);
+        self.older.iter().chain(recent)
     }
 
     /// Keeps `stack` for reuse if the bounds allow it, freeing the least
@@ -110,8 +112,8 @@ impl SizedPools {
         // The loop's case, tested field by field so that nothing but the
         // stack's two words is live: the recent pool is this size's and has
         // room, within the byte budget.
-        if let Some(pool) = &mut self.recent
-            && pool.stack_size() == size
+        let pool = &mut self.recent;
+        if pool.stack_size() == size
             && pool.len() < pool.capacity()
             && self.idle_bytes + size <= SIZED_IDLE_BYTES
         {
@@ -142,11 +144,7 @@ impl SizedPools {
             };
             self.make_recent(pool);
         }
-        if self
-            .recent
-            .as_ref()
-            .is_none_or(|pool| pool.len() >= pool.capacity())
-        {
+        if self.recent.len() >= self.recent.capacity() {
             return;
         }
         // Free the other sizes' idle stacks, least recently used first,
@@ -163,10 +161,8 @@ impl SizedPools {
                 self.older.remove(0);
             }
         }
-        if let Some(pool) = &mut self.recent {
-            pool.give_back(stack);
-            self.idle_bytes += size;
-        }
+        self.recent.give_back(stack);
+        self.idle_bytes += size;
     }
 
     /// Frees the least recently used size's pool and its idle stacks.
