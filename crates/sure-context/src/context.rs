@@ -396,9 +396,14 @@ impl ExecutionContext {
         trampoline: NonNull<T>,
     ) -> Self {
         let bottom = stack.cast::<u8>().as_ptr() as usize;
-        let top = (bottom + stack.len()) & !15;
+        // The region's bytes below a 16-byte aligned top: as a length, so
+        // that a caller whose region is known aligned and long enough
+        // compiles the check below away.
+        let usable = stack
+            .len()
+            .saturating_sub(bottom.wrapping_add(stack.len()) & 15);
         assert!(
-            top >= bottom && top - bottom >= MIN_SETUP_BYTES,
+            usable >= MIN_SETUP_BYTES,
             "ExecutionContext::setup: the stack region ({} bytes at {bottom:#x}) is smaller than \
              MIN_SETUP_BYTES ({MIN_SETUP_BYTES}); give it a real stack, such as a sure-stack Stack",
             stack.len(),
@@ -410,15 +415,15 @@ impl ExecutionContext {
         // SAFETY: as above (the TSan part only records that the context is
         // fresh).
         let tsan = unsafe { TsanContext::with_stack(stack.cast().as_ptr(), stack.len()) };
-        // SAFETY: `top` lies inside or one past the region (aligned down),
-        // at least MIN_SETUP_BYTES above its bottom, so the initial frame's
+        // SAFETY: `bottom + usable` lies inside or one past the region, 16-byte
+        // aligned, at least MIN_SETUP_BYTES above its bottom, so the initial frame's
         // bytes below it are in the writable region the caller provided.
         let machine = unsafe {
             MachineContext::setup(
                 arch::NewStack {
                     bottom: stack.cast::<u8>().as_ptr(),
                     guard,
-                    top: stack.cast::<u8>().as_ptr().add(top - bottom),
+                    top: stack.cast::<u8>().as_ptr().add(usable),
                 },
                 enter::<T>,
                 trampoline.as_ptr().cast(),
