@@ -114,21 +114,37 @@ impl Drop for UsesNames<'_> {
     }
 }
 
-#[test]
-fn a_body_suspended_inside_a_thread_locals_with_is_leaked_at_thread_exit() {
-    let test = "a_body_suspended_inside_a_thread_locals_with_is_leaked_at_thread_exit";
-    let Some(out) = in_child(test, || {
-        on_a_thread(|| {
-            // Both first used before the thread's first coroutine, so both
-            // are destroyed after sure's exit watch has fired.
+/// In a child: a body suspended inside `NAMES.with`, its coroutine kept in
+/// `KEPT`, both first used before the thread's first coroutine (so
+/// destroyed after sure's exit watch has fired). The exit must leak the
+/// body, never unwind it against a destroyed value. With
+/// `on_a_user_pooled_stack`, the coroutine takes a stack the user put in the
+/// pool, so no stack is mapped for it: putting the pool back must have
+/// prepared the thread (registered the exit watch) instead.
+fn body_inside_names_is_leaked_at_thread_exit(test: &str, on_a_user_pooled_stack: bool) {
+    let Some(out) = in_child(test, move || {
+        on_a_thread(move || {
             NAMES.with(|names| names.borrow_mut().push("first".to_owned()));
             KEPT.with(|_| ());
+            if on_a_user_pooled_stack {
+                let stack = sure_stack::Stack::allocate_at_least(sure_stack::DEFAULT_STACK_SIZE)
+                    .expect("a stack");
+                with_thread_pool(|pool| pool.give_back(stack));
+                assert_eq!(with_thread_pool(|pool| pool.len()), 1);
+            }
             let mut co = Coroutine::new(|h| {
                 NAMES.with(|names| {
                     let _uses = UsesNames(names);
                     h.suspend();
                 });
             });
+            if on_a_user_pooled_stack {
+                assert_eq!(
+                    with_thread_pool(|pool| pool.len()),
+                    0,
+                    "the coroutine took the pooled stack"
+                );
+            }
             let _ = co.resume();
             KEPT.with(|kept| *kept.borrow_mut() = Some(co));
             say(REACHED);
@@ -145,42 +161,18 @@ fn a_body_suspended_inside_a_thread_locals_with_is_leaked_at_thread_exit() {
 }
 
 #[test]
+fn a_body_suspended_inside_a_thread_locals_with_is_leaked_at_thread_exit() {
+    body_inside_names_is_leaked_at_thread_exit(
+        "a_body_suspended_inside_a_thread_locals_with_is_leaked_at_thread_exit",
+        false,
+    );
+}
+
+#[test]
 fn a_body_on_a_stack_the_user_pooled_is_leaked_at_thread_exit() {
-    // The thread's first coroutine takes a stack the user put in the pool,
-    // so no stack is mapped for it: putting the pool back must have
-    // prepared the thread (registered the exit watch) instead.
-    let test = "a_body_on_a_stack_the_user_pooled_is_leaked_at_thread_exit";
-    let Some(out) = in_child(test, || {
-        on_a_thread(|| {
-            NAMES.with(|names| names.borrow_mut().push("first".to_owned()));
-            KEPT.with(|_| ());
-            let stack = sure_stack::Stack::allocate_at_least(sure_stack::DEFAULT_STACK_SIZE)
-                .expect("a stack");
-            with_thread_pool(|pool| pool.give_back(stack));
-            assert_eq!(with_thread_pool(|pool| pool.len()), 1);
-            let mut co = Coroutine::new(|h| {
-                NAMES.with(|names| {
-                    let _uses = UsesNames(names);
-                    h.suspend();
-                });
-            });
-            assert_eq!(
-                with_thread_pool(|pool| pool.len()),
-                0,
-                "the coroutine took the pooled stack"
-            );
-            let _ = co.resume();
-            KEPT.with(|kept| *kept.borrow_mut() = Some(co));
-            say(REACHED);
-        });
-    }) else {
-        return;
-    };
-    assert_survived(&out);
-    assert!(
-        !stdout(&out).contains("names:"),
-        "the suspended body is leaked, never unwound:\n{}",
-        stdout(&out)
+    body_inside_names_is_leaked_at_thread_exit(
+        "a_body_on_a_stack_the_user_pooled_is_leaked_at_thread_exit",
+        true,
     );
 }
 
