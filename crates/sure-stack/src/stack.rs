@@ -300,12 +300,12 @@ impl Stack {
     #[inline]
     pub fn region(&self) -> NonNull<[u8]> {
         // SAFETY: a stack's bottom and length are whole pages, at least
-        // MIN_STACK_SIZE of them: `own` takes a page-aligned mapping of whole
-        // pages, `allocate_at_least` asks at least MIN_STACK_SIZE, `from_idle`
-        // and `from_raw` give back such a stack, and no stack exists before
-        // the page size was checked to be at least MIN_PAGE_SIZE. Said here,
-        // it lets code laying data out below the top fold its alignment and
-        // room checks.
+        // MIN_STACK_SIZE bytes: `own` takes a page-aligned mapping of whole
+        // pages, from `map` (whose `usable_len` refuses fewer bytes) or back
+        // from `from_raw`, `from_idle` gives back such a stack, and no stack
+        // exists before the page size was checked to be at least
+        // MIN_PAGE_SIZE. Said here, it lets code laying data out below the
+        // top fold its alignment and room checks.
         unsafe {
             core::hint::assert_unchecked(
                 (self.bottom.as_ptr() as usize).is_multiple_of(MIN_PAGE_SIZE)

@@ -424,8 +424,8 @@ pub(crate) fn give_back(stack: Stack) {
     }
 }
 
-/// [`give_back`] for a size other than the default, out of the default's
-/// way.
+/// [`give_back`] for a size other than the default: the recent size's
+/// fast path, inlined beside the default's, the rest out of line.
 #[inline]
 fn give_back_sized(stack: Stack) {
     // SAFETY: returning a stack, or freeing stacks to make room for it,

@@ -16,9 +16,8 @@ use super::{MAX_SIZES, SIZED_IDLE_BYTES};
 /// size, within [`MAX_SIZES`] and [`SIZED_IDLE_BYTES`].
 pub(super) struct SizedPools {
     /// The pool of the size last taken from or given back to (used); until
-    /// there is one, an empty pool of the default size, which no stack here
-    /// has (those go to the default pool), so that the fast paths test a
-    /// size and not also whether there is a pool.
+    /// there is one, a stand-in ([`is_stand_in`]), so that the fast paths
+    /// test a size and not also whether there is a pool.
     recent: StackPool,
     /// The other sizes' pools, the least recently used first. A size keeps
     /// its place while its pool is empty (its stacks are in use), until
@@ -69,7 +68,7 @@ impl SizedPools {
     fn make_recent(&mut self, pool: StackPool) -> Option<&mut StackPool> {
         self.asked = 0;
         let replaced = std::mem::replace(&mut self.recent, pool);
-        if replaced.stack_size() != DEFAULT_STACK_SIZE {
+        if !is_stand_in(&replaced) {
             self.older.push(replaced);
         }
         Some(&mut self.recent)
@@ -100,7 +99,7 @@ impl SizedPools {
 
     /// The pools, the least recently used first.
     pub(super) fn least_recently_used_first(&self) -> impl Iterator<Item = &StackPool> {
-        let recent = Some(&self.recent).filter(|pool| pool.stack_size() != DEFAULT_STACK_SIZE);
+        let recent = Some(&self.recent).filter(|pool| !is_stand_in(pool));
         self.older.iter().chain(recent)
     }
 
@@ -172,4 +171,10 @@ impl SizedPools {
             self.idle_bytes -= oldest.len() * oldest.stack_size();
         }
     }
+}
+
+/// Whether `pool` is the stand-in that [`SizedPools::recent`] holds before
+/// any size was used: a default-size pool, a size no stack here has.
+fn is_stand_in(pool: &StackPool) -> bool {
+    pool.stack_size() == DEFAULT_STACK_SIZE
 }
