@@ -240,7 +240,9 @@ fn gather(
     instructions_note: Option<&str>,
 ) -> Report {
     let output = report_data::output_dir(target);
-    let (measurements, warnings) = report_data::load_criterion(target);
+    let (measurements, mut warnings) = report_data::load_criterion(target);
+    let (paired, paired_warnings) = report_data::load_paired(&output);
+    warnings.extend(paired_warnings);
     let html = target.join("criterion").join("report").join("index.html");
     Report {
         date: SystemTime::now(),
@@ -250,6 +252,7 @@ fn gather(
         commit: report_data::git_commit(root),
         run_started,
         measurements,
+        paired,
         memory: report_data::load_memory(&output),
         instructions: instructions::section(&output, instructions_note),
         html_report: (relative(root, &html), html.is_file()),

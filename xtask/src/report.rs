@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use std::time::SystemTime;
 
 use crate::chart::Bar;
-use crate::report_data::{self, Measurement, Memory};
+use crate::report_data::{self, Measurement, Memory, Paired};
 
 /// The criterion groups in the order they are run and reported, each with the
 /// ids its bench is expected to produce. Results for other groups or ids are
@@ -291,6 +291,8 @@ pub struct Report {
     pub run_started: Option<SystemTime>,
     /// Criterion's results.
     pub measurements: Vec<Measurement>,
+    /// The benches' paired comparisons, which judge the targets they cover.
+    pub paired: Vec<Paired>,
     /// The memory bench's result, or why it could not be read.
     pub memory: Result<Option<Memory>, String>,
     /// The instruction-count section, already rendered (see `instructions`).
@@ -404,28 +406,59 @@ fn three_digits(value: f64) -> String {
     format!("{value:.decimals$}")
 }
 
-/// One row of the targets table: what is compared, the measured value, the
-/// goal, and the verdict.
-fn target_rows(report: &Report) -> Vec<[String; 4]> {
+/// One row of the targets table: what is compared, the paired ratio with
+/// its interval, criterion's ratio, the goal, and the verdict (from the
+/// paired ratio when there is one, else from criterion's).
+fn target_rows(report: &Report) -> Vec<[String; 5]> {
     let mut rows = Vec::new();
     for target in TARGETS {
         let what = format!("{}: {} ÷ {}", target.group, target.bench, target.over);
-        let ratio = report
+        let criterion = report
             .get(target.group, target.bench)
             .zip(report.get(target.group, target.over))
-            .map(|(bench, over)| bench.mean_ns / over.mean_ns);
+            .map(|(bench, over)| {
+                (
+                    bench.mean_ns / over.mean_ns,
+                    bench.modified.min(over.modified),
+                )
+            });
+        let paired = report
+            .paired
+            .iter()
+            .find(|p| p.group == target.group && p.bench == target.bench && p.over == target.over);
         let goal = match target.goal {
             Goal::AtMost(limit) => format!("≤ {}", format_ratio(limit)),
             Goal::AtLeast(limit) => format!("≥ {}", format_ratio(limit)),
         };
-        let (measured, verdict) = match ratio {
-            Some(ratio) => (
-                distinct_ratio(ratio, target.goal),
-                verdict(target.goal, ratio),
-            ),
-            None => ("—".to_owned(), Verdict::NotRun),
-        };
-        rows.push([what, measured, goal, verdict.label().to_owned()]);
+        let old = |time| if report.is_old(time) { " †" } else { "" };
+        let paired_cell = paired.map_or_else(
+            || "—".to_owned(),
+            |p| {
+                let (low, high) = p.interval;
+                format!(
+                    "{} ({} – {}){}",
+                    distinct_ratio(p.ratio, target.goal),
+                    format_ratio(low),
+                    format_ratio(high),
+                    old(p.modified)
+                )
+            },
+        );
+        let criterion_cell = criterion.map_or_else(
+            || "—".to_owned(),
+            |(ratio, time)| format!("{}{}", distinct_ratio(ratio, target.goal), old(time)),
+        );
+        let judged = paired
+            .map(|p| p.ratio)
+            .or(criterion.map(|(ratio, _)| ratio));
+        let verdict = judged.map_or(Verdict::NotRun, |ratio| verdict(target.goal, ratio));
+        rows.push([
+            what,
+            paired_cell,
+            criterion_cell,
+            goal,
+            verdict.label().to_owned(),
+        ]);
     }
     let (measured, verdict) = match &report.memory {
         Ok(Some(memory)) => (
@@ -436,6 +469,7 @@ fn target_rows(report: &Report) -> Vec<[String; 4]> {
     };
     rows.push([
         "memory: sure KiB per idle coroutine".to_owned(),
+        "—".to_owned(),
         measured,
         format!("≤ {MEMORY_GOAL_KIB} KiB"),
         verdict.label().to_owned(),
@@ -582,11 +616,30 @@ pub fn markdown(report: &Report) -> String {
     }
 
     out.push_str("\n## Targets\n\n");
+    out.push_str(
+        "A target is judged by its paired comparison where it has one: after criterion, \
+         the bench times the two operations again in alternation, a batch of each (about \
+         0.5 ms) per round, and takes the median of the rounds' ratios, shown with its 95% \
+         interval. Criterion times one bench after the other, so its ratio also holds \
+         whatever the machine's speed did between them (on a shared virtual machine, tens \
+         of percent from run to run); it is shown beside, and judges the targets without a \
+         paired comparison.\n\n",
+    );
     let rows: Vec<Vec<String>> = target_rows(report)
         .into_iter()
         .map(|row| row.to_vec())
         .collect();
-    table(&mut out, &["target", "measured", "goal", "result"], &rows);
+    table(
+        &mut out,
+        &[
+            "target",
+            "paired (95% interval)",
+            "criterion",
+            "goal",
+            "result",
+        ],
+        &rows,
+    );
 
     for group in group_order(&report.measurements) {
         group_section(&mut out, report, &group);
@@ -706,6 +759,7 @@ mod tests {
             commit: "abc1234".into(),
             run_started: None,
             measurements,
+            paired: vec![],
             memory: Ok(None),
             instructions: "not measured\n".into(),
             html_report: ("target/criterion/report/index.html".into(), false),
@@ -823,34 +877,73 @@ mod tests {
             row("round_trip: sure/unit ÷ corosensei/unit"),
             [
                 "round_trip: sure/unit ÷ corosensei/unit",
+                "—",
                 "0.900×",
                 "≤ 0.900×",
                 "PASS"
             ]
         );
-        assert_eq!(row("round_trip: sure/u64 ÷ corosensei/u64")[3], "MISS");
+        assert_eq!(row("round_trip: sure/u64 ÷ corosensei/u64")[4], "MISS");
         assert_eq!(
             row("round_trip: sure/unit ÷ generator/unit")[1..],
-            ["—", "≤ 0.500×", "not run"]
+            ["—", "—", "≤ 0.500×", "not run"]
         );
         assert_eq!(
-            row("create: corosensei/fresh-stack ÷ sure/pooled")[1..],
+            row("create: corosensei/fresh-stack ÷ sure/pooled")[2..],
             ["350×", "≥ 300×", "PASS"]
         );
         assert_eq!(
-            row("depth: sure/1 ÷ corosensei/1")[1..],
+            row("depth: sure/1 ÷ corosensei/1")[2..],
             ["1.09×", "≤ 1.10×", "PASS"]
         );
         assert_eq!(
-            row("many: sure/10000 ÷ corosensei/10000")[1..],
+            row("many: sure/10000 ÷ corosensei/10000")[2..],
             ["1.1003×", "≤ 1.10×", "MISS"]
         );
-        assert_eq!(row("depth: sure/8 ÷ corosensei/8")[3], "not run");
+        assert_eq!(row("depth: sure/8 ÷ corosensei/8")[4], "not run");
         assert_eq!(
-            row("memory: sure KiB per idle coroutine")[1..],
+            row("memory: sure KiB per idle coroutine")[2..],
             ["8.50 KiB", "≤ 8 KiB", "MISS"]
         );
         assert_eq!(rows.len(), TARGETS.len() + 1);
+    }
+
+    /// A paired comparison judges its target, criterion's ratio beside it;
+    /// one from before the run is marked, and still judges.
+    #[test]
+    fn paired_comparisons_judge_their_targets() {
+        let paired = |bench: &str, over: &str, ratio: f64, seconds: u64| Paired {
+            group: "round_trip".into(),
+            bench: bench.into(),
+            over: over.into(),
+            ratio,
+            interval: (ratio - 0.01, ratio + 0.01),
+            rounds: 900,
+            modified: Some(SystemTime::UNIX_EPOCH + Duration::from_secs(seconds)),
+        };
+        let mut r = report(vec![
+            m("round_trip", "sure/unit", 12.0),
+            m("round_trip", "corosensei/unit", 10.0),
+            m("round_trip", "sure/u64", 8.0),
+            m("round_trip", "corosensei/u64", 10.0),
+        ]);
+        r.run_started = Some(SystemTime::UNIX_EPOCH + Duration::from_secs(2000));
+        r.paired = vec![
+            paired("sure/unit", "corosensei/unit", 0.85, 3000),
+            paired("sure/u64", "corosensei/u64", 0.95, 1000),
+            // Another pair of the same benches judges nothing.
+            paired("sure/unit", "corosensei/u64", 0.5, 3000),
+        ];
+        let rows = target_rows(&r);
+        let row = |what: &str| rows.iter().find(|row| row[0] == what).unwrap().clone();
+        assert_eq!(
+            row("round_trip: sure/unit ÷ corosensei/unit")[1..],
+            ["0.850× (0.840× – 0.860×)", "1.20× †", "≤ 0.900×", "PASS"]
+        );
+        assert_eq!(
+            row("round_trip: sure/u64 ÷ corosensei/u64")[1..],
+            ["0.950× (0.940× – 0.960×) †", "0.800× †", "≤ 0.900×", "MISS"]
+        );
     }
 
     /// The Markdown has every expected group, "not run" for missing benches
@@ -905,7 +998,7 @@ mod tests {
         .map(|s| md.find(s).unwrap_or_else(|| panic!("no {s} in {md}")))
         .collect();
         assert!(order.is_sorted(), "{md}");
-        assert!(md.contains("≤ 0.900× | not run |"), "{md}");
+        assert!(md.contains("| — | — | ≤ 0.900× | not run |"), "{md}");
     }
 
     /// Bars exist for sure benches with a peer, with their target's limit.

@@ -1,6 +1,7 @@
 //! Collecting what the benchmark report shows: criterion's results under
-//! `target/criterion`, the memory bench's `memory.json`, and facts about the
-//! machine and the checkout the numbers were taken on.
+//! `target/criterion`, the benches' paired comparisons under
+//! `target/sure-bench/paired`, the memory bench's `memory.json`, and facts
+//! about the machine and the checkout the numbers were taken on.
 
 use std::env;
 use std::fs;
@@ -87,6 +88,47 @@ pub struct Memory {
     pub corosensei_kib: f64,
     /// When the file was written.
     pub modified: Option<SystemTime>,
+}
+
+/// One paired comparison (sure-bench's `paired` module): two benches of a
+/// group timed in alternation, and the median ratio of their times.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Paired {
+    /// The criterion group of both benches.
+    pub group: String,
+    /// The numerator's id.
+    pub bench: String,
+    /// The denominator's id.
+    pub over: String,
+    /// The median of the rounds' ratios.
+    pub ratio: f64,
+    /// The 95% confidence interval of that median.
+    pub interval: (f64, f64),
+    /// How many rounds were timed.
+    pub rounds: usize,
+    /// When the file was written.
+    pub modified: Option<SystemTime>,
+}
+
+/// What a bench writes to `paired/<group>.json`.
+#[derive(Debug, Deserialize)]
+struct PairedFile {
+    /// The group.
+    group: String,
+    /// Its comparisons.
+    pairs: Vec<PairedEntry>,
+}
+
+/// One comparison of a [`PairedFile`] (its per-operation times are for
+/// people reading the file; the report shows criterion's).
+#[derive(Debug, Deserialize)]
+struct PairedEntry {
+    bench: String,
+    over: String,
+    ratio: f64,
+    low: f64,
+    high: f64,
+    rounds: usize,
 }
 
 /// The directory cargo builds into: `$CARGO_TARGET_DIR` (relative to the
@@ -220,6 +262,35 @@ pub fn load_memory(output: &Path) -> Result<Option<Memory>, String> {
         corosensei_kib: file.corosensei_kib_per_coroutine,
         modified: modified(&path),
     }))
+}
+
+/// Every paired comparison in `<output>/paired/*.json`, in file-name order;
+/// unreadable files are skipped with a message in the returned warnings.
+pub fn load_paired(output: &Path) -> (Vec<Paired>, Vec<String>) {
+    let mut files: Vec<PathBuf> = fs::read_dir(output.join("paired"))
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+        .collect();
+    files.sort();
+    let mut found = Vec::new();
+    let mut warnings = Vec::new();
+    for path in files {
+        match read_json::<PairedFile>(&path) {
+            Ok(file) => found.extend(file.pairs.into_iter().map(|pair| Paired {
+                group: file.group.clone(),
+                bench: pair.bench,
+                over: pair.over,
+                ratio: pair.ratio,
+                interval: (pair.low, pair.high),
+                rounds: pair.rounds,
+                modified: modified(&path),
+            })),
+            Err(err) => warnings.push(format!("skipped a paired comparison: {err}")),
+        }
+    }
+    (found, warnings)
 }
 
 /// Reads and parses a JSON file into `T`, with the path in any error.
@@ -508,6 +579,39 @@ pub mod tests {
         )
         .unwrap();
         assert!(load_memory(&scratch.0).is_err());
+    }
+
+    /// Paired comparisons are read from every `paired/*.json`, the file
+    /// sure-bench writes; a broken file is a warning, the others still count.
+    #[test]
+    fn loads_paired_comparisons() {
+        let scratch = Scratch::new("paired");
+        assert_eq!(load_paired(&scratch.0), (vec![], vec![]));
+        let dir = scratch.0.join("paired");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(
+            dir.join("round_trip.json"),
+            "{\"group\": \"round_trip\", \"pairs\": [{\"bench\": \"sure/unit\", \"over\": \
+             \"corosensei/unit\", \"ratio\": 0.85, \"low\": 0.84, \"high\": 0.86, \
+             \"rounds\": 900, \"bench_ns\": 2.5, \"over_ns\": 2.9}]}\n",
+        )
+        .unwrap();
+        fs::write(dir.join("broken.json"), "{\"group\": 1}").unwrap();
+        fs::write(dir.join("notes.txt"), "not read").unwrap();
+        let (found, warnings) = load_paired(&scratch.0);
+        assert_eq!(found.len(), 1);
+        let pair = &found[0];
+        assert_eq!(
+            (pair.group.as_str(), pair.bench.as_str(), pair.over.as_str()),
+            ("round_trip", "sure/unit", "corosensei/unit")
+        );
+        assert_eq!(
+            (pair.ratio, pair.interval, pair.rounds),
+            (0.85, (0.84, 0.86), 900)
+        );
+        assert!(pair.modified.is_some());
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("broken.json"), "{warnings:?}");
     }
 
     /// Model name and processor count from a two-CPU `/proc/cpuinfo`.

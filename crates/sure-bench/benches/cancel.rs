@@ -12,37 +12,60 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{BenchmarkId, Criterion, criterion_main};
+use criterion::Criterion;
 use sure_bench::Held;
+
+/// `sure/suspended`: dropping the suspended coroutine unwinds its body.
+fn sure_suspended() -> impl FnMut() {
+    || {
+        let mut co = sure_coro::Coroutine::new(|h| {
+            let _held = Held(1);
+            h.suspend();
+        });
+        let _ = black_box(co.resume());
+        drop(co);
+    }
+}
+
+/// `corosensei/suspended`: `force_unwind` on a reused stack.
+fn corosensei_suspended() -> impl FnMut() {
+    let mut stack = Some(corosensei::stack::DefaultStack::default());
+    move || {
+        let taken = stack.take().expect("the stack is always put back");
+        let mut co: corosensei::Coroutine<(), (), ()> =
+            corosensei::Coroutine::with_stack(taken, |y, ()| {
+                let _held = Held(1);
+                y.suspend(());
+            });
+        black_box(co.resume(()));
+        co.force_unwind();
+        stack = Some(co.into_stack());
+    }
+}
 
 /// The `cancel` group.
 fn cancel(c: &mut Criterion) {
     let mut group = c.benchmark_group("cancel");
-    group.bench_function(BenchmarkId::new("sure", "suspended"), |b| {
-        b.iter(|| {
-            let mut co = sure_coro::Coroutine::new(|h| {
-                let _held = Held(1);
-                h.suspend();
-            });
-            let _ = black_box(co.resume());
-            drop(co);
-        })
-    });
-    let mut stack = Some(corosensei::stack::DefaultStack::default());
-    group.bench_function(BenchmarkId::new("corosensei", "suspended"), |b| {
-        b.iter(|| {
-            let taken = stack.take().expect("the stack is always put back");
-            let mut co: corosensei::Coroutine<(), (), ()> =
-                corosensei::Coroutine::with_stack(taken, |y, ()| {
-                    let _held = Held(1);
-                    y.suspend(());
-                });
-            black_box(co.resume(()));
-            co.force_unwind();
-            stack = Some(co.into_stack());
-        })
-    });
+    sure_bench::bench(&mut group, "sure", "suspended", sure_suspended());
+    sure_bench::bench(
+        &mut group,
+        "corosensei",
+        "suspended",
+        corosensei_suspended(),
+    );
     group.finish();
+}
+
+/// The comparison the report's target reads (see `sure_bench::paired`).
+fn paired() {
+    let mut pairs = sure_bench::Pairs::from_args("cancel");
+    pairs.compare(
+        "sure/suspended",
+        "corosensei/suspended",
+        sure_suspended(),
+        corosensei_suspended(),
+    );
+    pairs.write();
 }
 
 /// Holds the criterion group, so that the `pub fn` its macro generates is
@@ -58,4 +81,8 @@ mod group {
     }
 }
 
-criterion_main!(group::cancel);
+fn main() {
+    group::cancel();
+    paired();
+    Criterion::default().configure_from_args().final_summary();
+}

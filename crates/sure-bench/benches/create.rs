@@ -29,7 +29,7 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::measurement::WallTime;
-use criterion::{BenchmarkGroup, BenchmarkId, Criterion, criterion_main};
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion};
 
 /// Drives a sure coroutine through its life: suspend once, return.
 #[inline(always)]
@@ -49,77 +49,80 @@ fn corosensei_life<S: corosensei::stack::Stack>(co: &mut corosensei::Coroutine<(
 /// come from a pool of their own.
 const SIZED: usize = 512 * 1024;
 
-/// `sure/pooled`, `sure/pooled-returning`, `sure/sized-pool`,
-/// `sure/borrowing` and `sure/fresh-stack`.
-fn sure(group: &mut BenchmarkGroup<'_, WallTime>) {
-    group.bench_function(BenchmarkId::new("sure", "pooled"), |b| {
-        b.iter(|| sure_life(sure_coro::Coroutine::new(|h| h.suspend())))
-    });
-    group.bench_function(BenchmarkId::new("sure", "pooled-returning"), |b| {
-        b.iter(|| {
-            let mut co = sure_coro::Coroutine::new(|_| ());
-            let _ = black_box(co.resume());
-        })
-    });
-    group.bench_function(BenchmarkId::new("sure", "sized-pool"), |b| {
-        b.iter(|| {
-            let co = sure_coro::Builder::new()
-                .stack_size(SIZED)
-                .build(|h| h.suspend())
-                .expect("a pooled stack");
-            sure_life(co)
-        })
-    });
-    group.bench_function(BenchmarkId::new("sure", "borrowing"), |b| {
-        let mut steps = 0u64;
-        b.iter(|| sure_bench::borrowing_life(&mut steps));
-        black_box(steps);
-    });
-    group.bench_function(BenchmarkId::new("sure", "fresh-stack"), |b| {
-        b.iter(|| {
-            let stack = sure_stack::Stack::allocate_at_least(sure_stack::DEFAULT_STACK_SIZE)
-                .expect("a fresh stack");
-            let co = sure_coro::Builder::new()
-                .stack(stack)
-                .build(|h| h.suspend())
-                .expect("room for the body");
-            sure_life(co)
-        })
-    });
+/// `sure/pooled`.
+fn sure_pooled() -> impl FnMut() {
+    || sure_life(sure_coro::Coroutine::new(|h| h.suspend()))
 }
 
-/// `corosensei/fresh-stack`, `corosensei/reused-stack` and
-/// `corosensei/reused-stack-returning`.
-fn corosensei(group: &mut BenchmarkGroup<'_, WallTime>) {
-    group.bench_function(BenchmarkId::new("corosensei", "fresh-stack"), |b| {
-        b.iter(|| {
-            let mut co: corosensei::Coroutine<(), (), ()> =
-                corosensei::Coroutine::new(|y, ()| y.suspend(()));
-            corosensei_life(&mut co);
-        })
-    });
+/// `sure/pooled-returning`.
+fn sure_pooled_returning() -> impl FnMut() {
+    || {
+        let mut co = sure_coro::Coroutine::new(|_| ());
+        let _ = black_box(co.resume());
+    }
+}
+
+/// `sure/sized-pool`.
+fn sure_sized_pool() -> impl FnMut() {
+    || {
+        let co = sure_coro::Builder::new()
+            .stack_size(SIZED)
+            .build(|h| h.suspend())
+            .expect("a pooled stack");
+        sure_life(co)
+    }
+}
+
+/// `sure/borrowing`.
+fn sure_borrowing() -> impl FnMut() {
+    let mut steps = 0u64;
+    move || sure_bench::borrowing_life(&mut steps)
+}
+
+/// `sure/fresh-stack`.
+fn sure_fresh_stack() -> impl FnMut() {
+    || {
+        let stack = sure_stack::Stack::allocate_at_least(sure_stack::DEFAULT_STACK_SIZE)
+            .expect("a fresh stack");
+        let co = sure_coro::Builder::new()
+            .stack(stack)
+            .build(|h| h.suspend())
+            .expect("room for the body");
+        sure_life(co)
+    }
+}
+
+/// `corosensei/fresh-stack`.
+fn corosensei_fresh_stack() -> impl FnMut() {
+    || {
+        let mut co: corosensei::Coroutine<(), (), ()> =
+            corosensei::Coroutine::new(|y, ()| y.suspend(()));
+        corosensei_life(&mut co);
+    }
+}
+
+/// `corosensei/reused-stack`.
+fn corosensei_reused_stack() -> impl FnMut() {
     let mut stack = Some(corosensei::stack::DefaultStack::default());
-    group.bench_function(BenchmarkId::new("corosensei", "reused-stack"), |b| {
-        b.iter(|| {
-            let taken = stack.take().expect("the stack is always put back");
-            let mut co: corosensei::Coroutine<(), (), ()> =
-                corosensei::Coroutine::with_stack(taken, |y, ()| y.suspend(()));
-            corosensei_life(&mut co);
-            stack = Some(co.into_stack());
-        })
-    });
-    group.bench_function(
-        BenchmarkId::new("corosensei", "reused-stack-returning"),
-        |b| {
-            b.iter(|| {
-                let taken = stack.take().expect("the stack is always put back");
-                let mut co: corosensei::Coroutine<(), (), ()> =
-                    corosensei::Coroutine::with_stack(taken, |_, ()| ());
-                black_box(co.resume(()));
-                stack = Some(co.into_stack());
-            })
-        },
-    );
+    move || {
+        let taken = stack.take().expect("the stack is always put back");
+        let mut co: corosensei::Coroutine<(), (), ()> =
+            corosensei::Coroutine::with_stack(taken, |y, ()| y.suspend(()));
+        corosensei_life(&mut co);
+        stack = Some(co.into_stack());
+    }
+}
+
+/// `corosensei/reused-stack-returning`.
+fn corosensei_reused_stack_returning() -> impl FnMut() {
+    let mut stack = Some(corosensei::stack::DefaultStack::default());
+    move || {
+        let taken = stack.take().expect("the stack is always put back");
+        let mut co: corosensei::Coroutine<(), (), ()> =
+            corosensei::Coroutine::with_stack(taken, |_, ()| ());
+        black_box(co.resume(()));
+        stack = Some(co.into_stack());
+    }
 }
 
 /// `thread/spawn-join`.
@@ -132,10 +135,72 @@ fn thread(group: &mut BenchmarkGroup<'_, WallTime>) {
 /// The `create` group.
 fn create(c: &mut Criterion) {
     let mut group = c.benchmark_group("create");
-    sure(&mut group);
-    corosensei(&mut group);
+    sure_bench::bench(&mut group, "sure", "pooled", sure_pooled());
+    sure_bench::bench(
+        &mut group,
+        "sure",
+        "pooled-returning",
+        sure_pooled_returning(),
+    );
+    sure_bench::bench(&mut group, "sure", "sized-pool", sure_sized_pool());
+    sure_bench::bench(&mut group, "sure", "borrowing", sure_borrowing());
+    sure_bench::bench(&mut group, "sure", "fresh-stack", sure_fresh_stack());
+    sure_bench::bench(
+        &mut group,
+        "corosensei",
+        "fresh-stack",
+        corosensei_fresh_stack(),
+    );
+    sure_bench::bench(
+        &mut group,
+        "corosensei",
+        "reused-stack",
+        corosensei_reused_stack(),
+    );
+    sure_bench::bench(
+        &mut group,
+        "corosensei",
+        "reused-stack-returning",
+        corosensei_reused_stack_returning(),
+    );
     thread(&mut group);
     group.finish();
+}
+
+/// The comparisons the report's targets read (see `sure_bench::paired`).
+fn paired() {
+    let mut pairs = sure_bench::Pairs::from_args("create");
+    pairs.compare(
+        "sure/pooled",
+        "corosensei/reused-stack",
+        sure_pooled(),
+        corosensei_reused_stack(),
+    );
+    pairs.compare(
+        "sure/pooled-returning",
+        "corosensei/reused-stack-returning",
+        sure_pooled_returning(),
+        corosensei_reused_stack_returning(),
+    );
+    pairs.compare(
+        "sure/sized-pool",
+        "sure/pooled",
+        sure_sized_pool(),
+        sure_pooled(),
+    );
+    pairs.compare(
+        "sure/borrowing",
+        "sure/pooled",
+        sure_borrowing(),
+        sure_pooled(),
+    );
+    pairs.compare(
+        "corosensei/fresh-stack",
+        "sure/pooled",
+        corosensei_fresh_stack(),
+        sure_pooled(),
+    );
+    pairs.write();
 }
 
 /// Holds the criterion group, so that the `pub fn` its macro generates is
@@ -151,4 +216,8 @@ mod group {
     }
 }
 
-criterion_main!(group::create);
+fn main() {
+    group::create();
+    paired();
+    Criterion::default().configure_from_args().final_summary();
+}

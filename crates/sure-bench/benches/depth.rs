@@ -12,8 +12,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::measurement::WallTime;
-use criterion::{BenchmarkGroup, BenchmarkId, Criterion, criterion_main};
+use criterion::Criterion;
 
 /// The depths measured.
 const DEPTHS: [u32; 3] = [1, 8, 64];
@@ -42,42 +41,57 @@ fn corosensei_descend(y: &corosensei::Yielder<(), ()>, depth: u32) -> u32 {
     }
 }
 
-/// `sure/<depth>`.
-fn sure(group: &mut BenchmarkGroup<'_, WallTime>, depth: u32) {
+/// `sure/<depth>`: a coroutine suspending `depth` frames down, in a loop.
+fn sure(depth: u32) -> impl FnMut() {
     let mut co: sure_coro::Coroutine = sure_coro::Coroutine::new(move |h| {
         loop {
             black_box(sure_descend(h, black_box(depth)));
         }
     });
     let _ = co.resume();
-    group.bench_function(BenchmarkId::new("sure", depth), |b| {
-        b.iter(|| black_box(co.resume()))
-    });
+    move || {
+        let _ = black_box(co.resume());
+    }
 }
 
 /// `corosensei/<depth>`.
-fn corosensei(group: &mut BenchmarkGroup<'_, WallTime>, depth: u32) {
+fn corosensei(depth: u32) -> impl FnMut() {
     let mut co: corosensei::Coroutine<(), (), ()> = corosensei::Coroutine::new(move |y, ()| {
         loop {
             black_box(corosensei_descend(y, black_box(depth)));
         }
     });
     co.resume(());
-    group.bench_function(BenchmarkId::new("corosensei", depth), |b| {
-        b.iter(|| black_box(co.resume(())))
-    });
+    move || {
+        black_box(co.resume(()));
+    }
 }
 
 /// The `depth` group.
 fn depth(c: &mut Criterion) {
     let mut group = c.benchmark_group("depth");
     for depth in DEPTHS {
-        sure(&mut group, depth);
+        sure_bench::bench(&mut group, "sure", depth, sure(depth));
     }
     for depth in DEPTHS {
-        corosensei(&mut group, depth);
+        sure_bench::bench(&mut group, "corosensei", depth, corosensei(depth));
     }
     group.finish();
+}
+
+/// The comparisons the report's targets read (see `sure_bench::paired`).
+fn paired() {
+    /// The ids, `sure/<depth>` and `corosensei/<depth>`, of each depth.
+    const IDS: [(&str, &str); 3] = [
+        ("sure/1", "corosensei/1"),
+        ("sure/8", "corosensei/8"),
+        ("sure/64", "corosensei/64"),
+    ];
+    let mut pairs = sure_bench::Pairs::from_args("depth");
+    for (depth, (bench, over)) in DEPTHS.into_iter().zip(IDS) {
+        pairs.compare(bench, over, sure(depth), corosensei(depth));
+    }
+    pairs.write();
 }
 
 /// Holds the criterion group, so that the `pub fn` its macro generates is
@@ -92,4 +106,8 @@ mod group {
     }
 }
 
-criterion_main!(group::depth);
+fn main() {
+    group::depth();
+    paired();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -13,14 +13,13 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::measurement::WallTime;
-use criterion::{BenchmarkGroup, BenchmarkId, Criterion, criterion_main};
+use criterion::Criterion;
 
 /// How many coroutines take turns.
 const COUNT: usize = 10_000;
 
-/// `sure/10000`.
-fn sure(group: &mut BenchmarkGroup<'_, WallTime>) {
+/// `sure/10000`: resumes the next of [`COUNT`] suspended coroutines.
+fn sure() -> impl FnMut() {
     let mut coroutines: Vec<sure_coro::Coroutine> = (0..COUNT)
         .map(|_| {
             let mut co: sure_coro::Coroutine = sure_coro::Coroutine::new(|h| {
@@ -33,19 +32,17 @@ fn sure(group: &mut BenchmarkGroup<'_, WallTime>) {
         })
         .collect();
     let mut next = 0;
-    group.bench_function(BenchmarkId::new("sure", COUNT), |b| {
-        b.iter(|| {
-            let _ = black_box(coroutines[next].resume());
-            next += 1;
-            if next == COUNT {
-                next = 0;
-            }
-        })
-    });
+    move || {
+        let _ = black_box(coroutines[next].resume());
+        next += 1;
+        if next == COUNT {
+            next = 0;
+        }
+    }
 }
 
 /// `corosensei/10000`.
-fn corosensei(group: &mut BenchmarkGroup<'_, WallTime>) {
+fn corosensei() -> impl FnMut() {
     let mut coroutines: Vec<corosensei::Coroutine<(), (), ()>> = (0..COUNT)
         .map(|_| {
             let mut co: corosensei::Coroutine<(), (), ()> = corosensei::Coroutine::new(|y, ()| {
@@ -58,23 +55,28 @@ fn corosensei(group: &mut BenchmarkGroup<'_, WallTime>) {
         })
         .collect();
     let mut next = 0;
-    group.bench_function(BenchmarkId::new("corosensei", COUNT), |b| {
-        b.iter(|| {
-            black_box(coroutines[next].resume(()));
-            next += 1;
-            if next == COUNT {
-                next = 0;
-            }
-        })
-    });
+    move || {
+        black_box(coroutines[next].resume(()));
+        next += 1;
+        if next == COUNT {
+            next = 0;
+        }
+    }
 }
 
 /// The `many` group.
 fn many(c: &mut Criterion) {
     let mut group = c.benchmark_group("many");
-    sure(&mut group);
-    corosensei(&mut group);
+    sure_bench::bench(&mut group, "sure", COUNT, sure());
+    sure_bench::bench(&mut group, "corosensei", COUNT, corosensei());
     group.finish();
+}
+
+/// The comparison the report's target reads (see `sure_bench::paired`).
+fn paired() {
+    let mut pairs = sure_bench::Pairs::from_args("many");
+    pairs.compare("sure/10000", "corosensei/10000", sure(), corosensei());
+    pairs.write();
 }
 
 /// Holds the criterion group, so that the `pub fn` its macro generates is
@@ -89,4 +91,8 @@ mod group {
     }
 }
 
-criterion_main!(group::many);
+fn main() {
+    group::many();
+    paired();
+    Criterion::default().configure_from_args().final_summary();
+}

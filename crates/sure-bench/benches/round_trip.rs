@@ -11,97 +11,102 @@
 //! round trip being a send and the reply's receive.
 //!
 //! Every coroutine is resumed once before timing starts, so the loop times
-//! only round trips of a coroutine already parked at its suspend.
+//! only round trips of a coroutine already parked at its suspend. After
+//! criterion, the pairs the report's targets compare are timed again in
+//! alternation (`sure_bench::paired`).
 
 use std::hint::black_box;
 use std::sync::mpsc::sync_channel;
 use std::time::Duration;
 
 use criterion::measurement::WallTime;
-use criterion::{BenchmarkGroup, BenchmarkId, Criterion, criterion_main};
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion};
 
-/// `sure/unit` and `sure/u64`.
-fn sure(group: &mut BenchmarkGroup<'_, WallTime>) {
-    let mut unit: sure_coro::Coroutine = sure_coro::Coroutine::new(|h| {
+/// `sure/unit`: one round trip of a coroutine suspending in a loop.
+fn sure_unit() -> impl FnMut() {
+    let mut co: sure_coro::Coroutine = sure_coro::Coroutine::new(|h| {
         loop {
             h.suspend();
         }
     });
-    let _ = unit.resume();
-    group.bench_function(BenchmarkId::new("sure", "unit"), |b| {
-        b.iter(|| black_box(unit.resume()))
-    });
+    let _ = co.resume();
+    move || {
+        let _ = black_box(co.resume());
+    }
+}
 
-    let mut value: sure_coro::Coroutine<u64, u64, ()> =
+/// `sure/u64`: a `u64` in, its successor out.
+fn sure_u64() -> impl FnMut() {
+    let mut co: sure_coro::Coroutine<u64, u64, ()> =
         sure_coro::Coroutine::with_input(|h, mut x: u64| {
             loop {
                 x = h.suspend_with(x.wrapping_add(1));
             }
         });
-    let _ = value.resume_with(0);
+    let _ = co.resume_with(0);
     let mut n = 0u64;
-    group.bench_function(BenchmarkId::new("sure", "u64"), |b| {
-        b.iter(|| {
-            n = n.wrapping_add(1);
-            black_box(value.resume_with(black_box(n)))
-        })
-    });
+    move || {
+        n = n.wrapping_add(1);
+        let _ = black_box(co.resume_with(black_box(n)));
+    }
 }
 
-/// `corosensei/unit` and `corosensei/u64`.
-fn corosensei(group: &mut BenchmarkGroup<'_, WallTime>) {
-    let mut unit: corosensei::Coroutine<(), (), ()> = corosensei::Coroutine::new(|y, ()| {
+/// `corosensei/unit`.
+fn corosensei_unit() -> impl FnMut() {
+    let mut co: corosensei::Coroutine<(), (), ()> = corosensei::Coroutine::new(|y, ()| {
         loop {
             y.suspend(());
         }
     });
-    unit.resume(());
-    group.bench_function(BenchmarkId::new("corosensei", "unit"), |b| {
-        b.iter(|| black_box(unit.resume(())))
-    });
+    co.resume(());
+    move || {
+        black_box(co.resume(()));
+    }
+}
 
-    let mut value: corosensei::Coroutine<u64, u64, ()> =
+/// `corosensei/u64`.
+fn corosensei_u64() -> impl FnMut() {
+    let mut co: corosensei::Coroutine<u64, u64, ()> =
         corosensei::Coroutine::new(|y, mut x: u64| {
             loop {
                 x = y.suspend(x.wrapping_add(1));
             }
         });
-    value.resume(0);
+    co.resume(0);
     let mut n = 0u64;
-    group.bench_function(BenchmarkId::new("corosensei", "u64"), |b| {
-        b.iter(|| {
-            n = n.wrapping_add(1);
-            black_box(value.resume(black_box(n)))
-        })
-    });
+    move || {
+        n = n.wrapping_add(1);
+        black_box(co.resume(black_box(n)));
+    }
 }
 
-/// `generator/unit` and `generator/u64` (generator 0.8).
-fn generator(group: &mut BenchmarkGroup<'_, WallTime>) {
-    let mut unit = generator::Gn::<()>::new_scoped(|mut s| {
+/// `generator/unit` (generator 0.8).
+fn generator_unit() -> impl FnMut() {
+    let mut co = generator::Gn::<()>::new_scoped(|mut s| {
         loop {
             s.yield_with(());
         }
     });
-    unit.resume();
-    group.bench_function(BenchmarkId::new("generator", "unit"), |b| {
-        b.iter(|| black_box(unit.resume()))
-    });
+    co.resume();
+    move || {
+        black_box(co.resume());
+    }
+}
 
-    let mut value = generator::Gn::<u64>::new_scoped(|mut s| {
+/// `generator/u64`.
+fn generator_u64() -> impl FnMut() {
+    let mut co = generator::Gn::<u64>::new_scoped(|mut s| {
         let mut x = s.get_yield().unwrap_or(0);
         loop {
             x = s.yield_(x.wrapping_add(1)).unwrap_or(0);
         }
     });
-    value.send(0);
+    co.send(0);
     let mut n = 0u64;
-    group.bench_function(BenchmarkId::new("generator", "u64"), |b| {
-        b.iter(|| {
-            n = n.wrapping_add(1);
-            black_box(value.send(black_box(n)))
-        })
-    });
+    move || {
+        n = n.wrapping_add(1);
+        black_box(co.send(black_box(n)));
+    }
 }
 
 /// `thread/u64`: a worker thread echoing `x + 1` for every `x` it receives,
@@ -131,11 +136,29 @@ fn thread(group: &mut BenchmarkGroup<'_, WallTime>) {
 /// The `round_trip` group.
 fn round_trip(c: &mut Criterion) {
     let mut group = c.benchmark_group("round_trip");
-    sure(&mut group);
-    corosensei(&mut group);
-    generator(&mut group);
+    sure_bench::bench(&mut group, "sure", "unit", sure_unit());
+    sure_bench::bench(&mut group, "sure", "u64", sure_u64());
+    sure_bench::bench(&mut group, "corosensei", "unit", corosensei_unit());
+    sure_bench::bench(&mut group, "corosensei", "u64", corosensei_u64());
+    sure_bench::bench(&mut group, "generator", "unit", generator_unit());
+    sure_bench::bench(&mut group, "generator", "u64", generator_u64());
     thread(&mut group);
     group.finish();
+}
+
+/// The comparisons the report's targets read (see `sure_bench::paired`).
+fn paired() {
+    let mut pairs = sure_bench::Pairs::from_args("round_trip");
+    pairs.compare(
+        "sure/unit",
+        "corosensei/unit",
+        sure_unit(),
+        corosensei_unit(),
+    );
+    pairs.compare("sure/u64", "corosensei/u64", sure_u64(), corosensei_u64());
+    pairs.compare("sure/unit", "generator/unit", sure_unit(), generator_unit());
+    pairs.compare("sure/u64", "generator/u64", sure_u64(), generator_u64());
+    pairs.write();
 }
 
 /// Holds the criterion group, so that the `pub fn` its macro generates is
@@ -150,4 +173,8 @@ mod group {
     }
 }
 
-criterion_main!(group::round_trip);
+fn main() {
+    group::round_trip();
+    paired();
+    Criterion::default().configure_from_args().final_summary();
+}

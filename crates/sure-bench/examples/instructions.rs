@@ -130,7 +130,6 @@ fn sure_create_returning(iterations: u64) {
     }
 }
 
-/// As [`corosensei_create_reused`], with a body that returns at once,
 /// As [`sure_create`], on a 512 KiB stack from the pool of that size.
 fn sure_create_sized(iterations: u64) {
     for _ in 0..iterations {
@@ -152,6 +151,7 @@ fn sure_create_scoped(iterations: u64) {
     black_box(steps);
 }
 
+/// As [`corosensei_create_reused`], with a body that returns at once,
 /// resumed once.
 fn corosensei_create_returning(iterations: u64) {
     let mut stack = corosensei::stack::DefaultStack::default();

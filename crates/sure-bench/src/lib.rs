@@ -23,6 +23,25 @@
 use std::hint::black_box;
 use std::path::PathBuf;
 
+pub mod paired;
+
+pub use paired::Pairs;
+
+/// Registers `op` as bench `library/param` of `group`, timed by criterion
+/// one call per iteration. The benches build each operation with a
+/// function returning its closure, so that their paired comparisons
+/// ([`Pairs`]) time the very same code.
+pub fn bench(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    library: &str,
+    param: impl std::fmt::Display,
+    mut op: impl FnMut(),
+) {
+    group.bench_function(criterion::BenchmarkId::new(library, param), |b| {
+        b.iter(&mut op)
+    });
+}
+
 /// What a cancelled body holds across its suspend (the `cancel` bench and
 /// the instruction driver's cancel cases): a destructor for the unwind to
 /// run, as a real body's would.

@@ -366,15 +366,22 @@ fn take_idle() -> Option<Stack> {
 #[inline]
 pub(crate) fn take_sized(bytes: usize) -> Result<Stack, StackError> {
     // SAFETY: taking a stack runs no user code.
-    if let Some(stack) = unsafe { with_sized(|pools| pools.take_idle_asked(bytes)) } {
-        return Ok(stack);
+    match unsafe { with_sized(|pools| pools.take_idle_asked(bytes)) } {
+        Some(stack) => Ok(stack),
+        None => take_sized_rounding(bytes),
     }
+}
+
+/// [`take_sized`] for a size other than the one last asked for, or when
+/// its pool is empty: rounds the size and finds its pool, out of line.
+#[inline(never)]
+fn take_sized_rounding(bytes: usize) -> Result<Stack, StackError> {
     // The rounding (and the validation) `Stack::allocate_at_least` does.
     let size = Stack::usable_size(bytes)?;
     if size == DEFAULT_STACK_SIZE {
         return take();
     }
-    // SAFETY: as above.
+    // SAFETY: taking a stack runs no user code.
     match unsafe { with_sized(|pools| pools.take_idle(size, bytes)) } {
         Some(stack) => Ok(stack),
         None => map(size),
