@@ -18,6 +18,14 @@
 //! `memory` is not a criterion bench: it prints the resident memory of an
 //! idle coroutine and writes `target/sure-bench/memory.json`.
 //!
+//! After its criterion group, each of `round_trip`, `create`, `cancel`,
+//! `depth` and `many` times the pairs of benches the report's targets
+//! compare again, in alternation ([`paired`]), and writes
+//! `target/sure-bench/paired/<group>.json`; the report judges those
+//! targets by these ratios. Each bench builds its operation in one function
+//! returning a closure, which criterion ([`bench()`]) and the comparison
+//! both run.
+//!
 //! This library holds the few helpers the benches share.
 
 use std::hint::black_box;
