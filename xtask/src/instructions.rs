@@ -28,7 +28,7 @@ const EXAMPLE: &str = "instructions";
 const PACKAGE: &str = "sure-bench";
 
 /// The cases the example understands, in the order they are run.
-pub const CASES: [&str; 11] = [
+pub const CASES: [&str; 12] = [
     "sure-round-trip",
     "corosensei-round-trip",
     "sure-create",
@@ -38,6 +38,7 @@ pub const CASES: [&str; 11] = [
     "corosensei-create-returning",
     "sure-create-sized",
     "sure-create-scoped",
+    "sure-create-counting",
     "sure-cancel",
     "corosensei-cancel",
 ];
@@ -50,7 +51,7 @@ const COMPARISONS: [(&str, &str); 7] = [
     ("sure-create", "corosensei-create-fresh"),
     ("sure-create-returning", "corosensei-create-returning"),
     ("sure-create-sized", "sure-create"),
-    ("sure-create-scoped", "sure-create"),
+    ("sure-create-scoped", "sure-create-counting"),
     ("sure-cancel", "corosensei-cancel"),
 ];
 

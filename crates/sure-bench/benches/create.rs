@@ -10,8 +10,11 @@
 //! - `sure/pooled-returning`: the same, the body returning at once.
 //! - `sure/sized-pool`: `Builder::new().stack_size(512 KiB)`, a stack from
 //!   the thread's pool of that size rather than the default one.
-//! - `sure/borrowing`: `ScopedCoroutine::new`, whose body borrows a local,
-//!   driven inside `scope`, on the default pooled stack.
+//! - `sure/borrowing`: `ScopedCoroutine::new`, whose body counts into a
+//!   local it borrows, driven inside `scope`, on the default pooled stack.
+//! - `sure/counting`: its `'static` counterpart, `Coroutine::new` with a
+//!   body counting into a leaked `&'static` counter: the same work, so the
+//!   borrowing coroutine is compared with this one.
 //! - `sure/fresh-stack`: `Builder::new().stack(..)` on a new
 //!   `Stack::allocate_at_least(256 KiB)`, which is the caller's and never
 //!   pooled: every iteration maps a new guarded stack, faults its top page
@@ -79,6 +82,12 @@ fn sure_borrowing() -> impl FnMut() {
     move || sure_bench::borrowing_life(&mut steps)
 }
 
+/// `sure/counting`.
+fn sure_counting() -> impl FnMut() {
+    let steps: &'static std::cell::Cell<u64> = Box::leak(Box::default());
+    move || sure_bench::counting_life(steps)
+}
+
 /// `sure/fresh-stack`.
 fn sure_fresh_stack() -> impl FnMut() {
     || {
@@ -144,6 +153,7 @@ fn create(c: &mut Criterion) {
     );
     sure_bench::bench(&mut group, "sure", "sized-pool", sure_sized_pool());
     sure_bench::bench(&mut group, "sure", "borrowing", sure_borrowing());
+    sure_bench::bench(&mut group, "sure", "counting", sure_counting());
     sure_bench::bench(&mut group, "sure", "fresh-stack", sure_fresh_stack());
     sure_bench::bench(
         &mut group,
@@ -190,9 +200,9 @@ fn paired() {
     );
     pairs.compare(
         "sure/borrowing",
-        "sure/pooled",
+        "sure/counting",
         sure_borrowing(),
-        sure_pooled(),
+        sure_counting(),
     );
     pairs.compare(
         "corosensei/fresh-stack",

@@ -24,7 +24,9 @@
 //! - `sure-create-sized`: as `sure-create`, built with `Builder` on a
 //!   512 KiB stack, from the pool of that size;
 //! - `sure-create-scoped`: as `sure-create`, a `ScopedCoroutine` run by
-//!   `scope`, its body borrowing a counter;
+//!   `scope`, its body counting into a local it borrows;
+//! - `sure-create-counting`: its `'static` counterpart, a body counting
+//!   into a leaked `&'static` counter;
 //! - `sure-cancel`: `Coroutine::new`, resume once (the body suspends
 //!   holding a value with a destructor), drop it suspended, which unwinds
 //!   the body;
@@ -44,7 +46,7 @@ use sure_bench::Held;
 type Case = (&'static str, fn(u64));
 
 /// Every case, by name.
-const CASES: [Case; 11] = [
+const CASES: [Case; 12] = [
     ("sure-round-trip", sure_round_trip),
     ("corosensei-round-trip", corosensei_round_trip),
     ("sure-create", sure_create),
@@ -54,6 +56,7 @@ const CASES: [Case; 11] = [
     ("corosensei-create-returning", corosensei_create_returning),
     ("sure-create-sized", sure_create_sized),
     ("sure-create-scoped", sure_create_scoped),
+    ("sure-create-counting", sure_create_counting),
     ("sure-cancel", sure_cancel),
     ("corosensei-cancel", corosensei_cancel),
 ];
@@ -149,6 +152,16 @@ fn sure_create_scoped(iterations: u64) {
         sure_bench::borrowing_life(&mut steps);
     }
     black_box(steps);
+}
+
+/// As [`sure_create_scoped`], a `'static` coroutine counting into a
+/// `&'static` counter.
+fn sure_create_counting(iterations: u64) {
+    let steps: &'static std::cell::Cell<u64> = Box::leak(Box::default());
+    for _ in 0..iterations {
+        sure_bench::counting_life(steps);
+    }
+    black_box(steps.get());
 }
 
 /// As [`corosensei_create_reused`], with a body that returns at once,

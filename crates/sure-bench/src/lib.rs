@@ -11,7 +11,7 @@
 //! | `round_trip` | resume + suspend of a suspended coroutine | `{sure,corosensei,generator}/{unit,u64}`, `thread/u64` |
 //! | `depth` | resume, return up N frames, recurse N frames, suspend | `{sure,corosensei}/{1,8,64}` |
 //! | `many` | resume the next of 10,000 suspended coroutines | `{sure,corosensei}/10000` |
-//! | `create` | build, resume twice (suspend once, return), drop; `-returning`: resume once (return at once) | `sure/{pooled,pooled-returning,sized-pool,borrowing,fresh-stack}`, `corosensei/{fresh-stack,reused-stack,reused-stack-returning}`, `thread/spawn-join` |
+//! | `create` | build, resume twice (suspend once, return), drop; `-returning`: resume once (return at once) | `sure/{pooled,pooled-returning,sized-pool,borrowing,counting,fresh-stack}`, `corosensei/{fresh-stack,reused-stack,reused-stack-returning}`, `thread/spawn-join` |
 //! | `cancel` | build, resume once (suspend), end it early (unwinding the body) | `{sure,corosensei}/suspended` |
 //! | `generator` | build a generator and sum its 1,000 values | `{sure,plain-iterator,generator}/1000` |
 //!
@@ -28,6 +28,7 @@
 //!
 //! This library holds the few helpers the benches share.
 
+use std::cell::Cell;
 use std::hint::black_box;
 use std::path::PathBuf;
 
@@ -74,6 +75,21 @@ pub fn borrowing_life(steps: &mut u64) {
         let _ = black_box(co.resume());
         let _ = black_box(co.resume());
     });
+}
+
+/// One life of a `'static` coroutine whose body does what
+/// [`borrowing_life`]'s does: counts into a counter it holds by reference
+/// (a `&'static` one, leaked once by the caller) and suspends once,
+/// resumed twice. What a borrowing coroutine costs over a `'static` one is
+/// the difference of the two: their bodies are the same work.
+#[inline(always)]
+pub fn counting_life(steps: &'static Cell<u64>) {
+    let mut co = sure_coro::Coroutine::new(move |h| {
+        steps.set(steps.get() + 1);
+        h.suspend();
+    });
+    let _ = black_box(co.resume());
+    let _ = black_box(co.resume());
 }
 
 /// The process's resident memory in bytes: the second field of
