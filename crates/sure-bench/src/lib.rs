@@ -20,11 +20,11 @@
 //!
 //! After its criterion group, each of `round_trip`, `create`, `cancel`,
 //! `depth` and `many` times the pairs of benches the report's targets
-//! compare again, in alternation ([`paired`]), and writes
-//! `target/sure-bench/paired/<group>.json`; the report judges those
-//! targets by these ratios. Each bench builds its operation in one function
-//! returning a closure, which criterion ([`bench()`]) and the comparison
-//! both run.
+//! compare again, in alternation ([`paired`]), and writes them under
+//! `target/sure-bench/paired/`; the report judges those targets by these
+//! ratios. Each bench of those groups (the `thread/*` ones aside) builds
+//! its operation in one function returning a closure, which criterion
+//! ([`bench()`]) and the comparison both run.
 //!
 //! This library holds the few helpers the benches share.
 
