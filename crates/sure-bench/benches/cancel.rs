@@ -8,6 +8,9 @@
 //! - `corosensei/suspended`: `Coroutine::with_stack` on one reused
 //!   `DefaultStack`, then `force_unwind`, and the stack taken back with
 //!   `into_stack`.
+//!
+//! After criterion, the pairs the report's targets compare are timed again
+//! in alternation (`sure_bench::paired`).
 
 use std::hint::black_box;
 use std::time::Duration;

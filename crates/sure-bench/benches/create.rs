@@ -27,6 +27,9 @@
 //!   once.
 //! - `thread/spawn-join`: `std::thread::spawn` of an empty closure, then
 //!   `join`: the cost a coroutine saves over a thread.
+//!
+//! After criterion, the pairs the report's targets compare are timed again
+//! in alternation (`sure_bench::paired`).
 
 use std::hint::black_box;
 use std::time::Duration;

@@ -8,6 +8,9 @@
 //! the return-stack buffer in step; here each switch lands at the bottom of
 //! a stack of real frames that must be unwound by ordinary returns, which
 //! is what a coroutine suspending inside library code does.
+//!
+//! After criterion, the pairs the report's targets compare are timed again
+//! in alternation (`sure_bench::paired`).
 
 use std::hint::black_box;
 use std::time::Duration;

@@ -72,13 +72,6 @@ fn many(c: &mut Criterion) {
     group.finish();
 }
 
-/// The comparison the report's target reads (see `sure_bench::paired`).
-fn paired() {
-    let mut pairs = sure_bench::Pairs::from_args("many");
-    pairs.compare("sure/10000", "corosensei/10000", sure(), corosensei());
-    pairs.write();
-}
-
 /// Holds the criterion group, so that the `pub fn` its macro generates is
 /// not exported (and needs no docs of its own).
 mod group {
@@ -91,8 +84,4 @@ mod group {
     }
 }
 
-fn main() {
-    group::many();
-    paired();
-    Criterion::default().configure_from_args().final_summary();
-}
+criterion::criterion_main!(group::many);

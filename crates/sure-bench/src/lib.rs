@@ -18,11 +18,13 @@
 //! `memory` is not a criterion bench: it prints the resident memory of an
 //! idle coroutine and writes `target/sure-bench/memory.json`.
 //!
-//! After its criterion group, each of `round_trip`, `create`, `cancel`,
-//! `depth` and `many` times the pairs of benches the report's targets
-//! compare again, in alternation ([`paired`]), and writes them under
+//! After its criterion group, each of `round_trip`, `create`, `cancel` and
+//! `depth` times the pairs of benches the report's targets compare again,
+//! in alternation ([`paired`]), and writes them under
 //! `target/sure-bench/paired/`; the report judges those targets by these
-//! ratios. Each bench of those groups (the `thread/*` ones aside) builds
+//! ratios. `many` is left to criterion: what it measures is how the
+//! coroutines' memory stays in cache, and alternating with the peer's
+//! 10,000 coroutines would evict it, measuring something else. Each bench of those groups (the `thread/*` ones aside) builds
 //! its operation in one function returning a closure, which criterion
 //! ([`bench()`]) and the comparison both run.
 //!
