@@ -423,12 +423,10 @@ fn target_rows(report: &Report) -> Vec<[String; 5]> {
                     bench.modified.min(over.modified),
                 )
             });
-        // The newest, should a renamed file have left an older one.
         let paired = report
             .paired
             .iter()
-            .filter(|p| p.group == target.group && p.bench == target.bench && p.over == target.over)
-            .max_by_key(|p| p.modified);
+            .find(|p| p.group == target.group && p.bench == target.bench && p.over == target.over);
         let goal = match target.goal {
             Goal::AtMost(limit) => format!("≤ {}", format_ratio(limit)),
             Goal::AtLeast(limit) => format!("≥ {}", format_ratio(limit)),
@@ -935,8 +933,6 @@ mod tests {
             paired("sure/u64", "corosensei/u64", 0.95, 1000),
             // Another pair of the same benches judges nothing.
             paired("sure/unit", "corosensei/u64", 0.5, 3000),
-            // An older result of the same pair gives way to the newer.
-            paired("sure/unit", "corosensei/unit", 2.0, 2500),
         ];
         let rows = target_rows(&r);
         let row = |what: &str| rows.iter().find(|row| row[0] == what).unwrap().clone();

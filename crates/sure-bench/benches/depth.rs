@@ -84,15 +84,11 @@ fn depth(c: &mut Criterion) {
 
 /// The comparisons the report's targets read (see `sure_bench::paired`).
 fn paired() {
-    /// The ids, `sure/<depth>` and `corosensei/<depth>`, of each depth.
-    const IDS: [(&str, &str); 3] = [
-        ("sure/1", "corosensei/1"),
-        ("sure/8", "corosensei/8"),
-        ("sure/64", "corosensei/64"),
-    ];
     let mut pairs = sure_bench::Pairs::from_args("depth");
-    for (depth, (bench, over)) in DEPTHS.into_iter().zip(IDS) {
-        pairs.compare(bench, over, sure(depth), corosensei(depth));
+    for depth in DEPTHS {
+        // The bench id `<library>/<depth>`, kept for the process's life.
+        let id = |library: &str| &*Box::leak(format!("{library}/{depth}").into_boxed_str());
+        pairs.compare(id("sure"), id("corosensei"), sure(depth), corosensei(depth));
     }
     pairs.write();
 }

@@ -24,9 +24,10 @@
 //! `target/sure-bench/paired/`; the report judges those targets by these
 //! ratios. `many` is left to criterion: what it measures is how the
 //! coroutines' memory stays in cache, and alternating with the peer's
-//! 10,000 coroutines would evict it, measuring something else. Each bench of those groups (the `thread/*` ones aside) builds
-//! its operation in one function returning a closure, which criterion
-//! ([`bench()`]) and the comparison both run.
+//! 10,000 coroutines would evict it, measuring something else. Each bench
+//! of those groups (the `thread/*` ones aside) builds its operation in one
+//! function returning a closure, which criterion ([`bench()`]) and the
+//! comparison both run.
 //!
 //! This library holds the few helpers the benches share.
 

@@ -30,7 +30,7 @@
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-/// How long one batch of the first operation should take.
+/// How long one batch of each operation should take.
 const BATCH: Duration = Duration::from_micros(500);
 
 /// The time each comparison takes when criterion's `--measurement-time` is
