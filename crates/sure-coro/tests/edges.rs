@@ -13,7 +13,10 @@ use std::cell::RefCell;
 use std::panic::{self, AssertUnwindSafe};
 
 use common::UNWOUND_AT_THREAD_EXIT;
-use common::child::{REACHED, assert_exited_with, assert_survived, in_child, say, stderr, stdout};
+use common::child::{
+    REACHED, assert_aborted_with, assert_exited_with, assert_survived, in_child, say, stderr,
+    stdout,
+};
 use sure_coro::{Coroutine, with_thread_pool};
 
 /// Prints `drop <name>` when dropped: the child's record of what ran.
@@ -400,6 +403,34 @@ fn a_coroutine_forgotten_during_its_own_unwind_is_released_once() {
         "a_coroutine_forgotten_during_its_own_unwind_is_released_once",
         |parked| std::mem::forget(parked.borrow_mut().take()),
     );
+}
+
+#[test]
+fn a_coroutine_resumed_from_its_own_unwind_refuses_to_switch_to_it() {
+    let test = "a_coroutine_resumed_from_its_own_unwind_refuses_to_switch_to_it";
+    let Some(out) = in_child(test, || {
+        park_and_exit(|parked| {
+            let mut co = parked
+                .borrow_mut()
+                .take()
+                .expect("the coroutine being dropped");
+            let _ = co.resume();
+            std::mem::forget(co);
+        })
+    }) else {
+        return;
+    };
+    if UNWOUND_AT_THREAD_EXIT {
+        // The refusal is a panic while the unwind's own is in flight, so
+        // the process aborts with its message, rather than switching onto
+        // the stack being unwound.
+        assert_aborted_with(
+            &out,
+            "resumed a coroutine that is running, or being dropped",
+        );
+    } else {
+        assert_survived(&out);
+    }
 }
 
 // ---------------------------------------------------------------------------
