@@ -85,29 +85,6 @@ impl MachineContext {
         from.cast()
     }
 
-    /// As [`switch_to_taking`](Self::switch_to_taking), with the target's
-    /// saved stack pointer given rather than loaded.
-    ///
-    /// # Safety
-    /// As `ExecutionContext::switch_to_saved`.
-    #[inline(always)]
-    pub(crate) unsafe fn switch_to_saved(
-        &self,
-        target: &MachineContext,
-        stack_pointer: *mut u8,
-    ) -> *const MachineContext {
-        debug_assert_eq!(
-            target.stack_pointer.get(),
-            stack_pointer,
-            "switch_to_saved: the given stack pointer is not the one the target saved"
-        );
-        target.stack_pointer.set(ptr::null_mut());
-        // SAFETY: as in `switch_to`; `stack_pointer` is the value the
-        // target's cell held, by the contract.
-        let from = unsafe { arch::switch_call(self.stack_pointer.as_ptr(), stack_pointer) };
-        from.cast()
-    }
-
     /// As [`switch_to`](Self::switch_to), leaving with a `ret`
     /// ([`arch::switch_return`]).
     ///

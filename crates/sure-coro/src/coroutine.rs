@@ -307,29 +307,15 @@ pub struct Coroutine<Input = (), Yield = (), Return = ()> {
     /// state, its tenancy the stack itself, released by `Drop` once the
     /// body has ended.
     header: StackPtr<Header<Input, Yield, Return>>,
-    /// The stack pointer the body last saved: what its context in the
-    /// channel holds whenever that context is saved (unstarted or
-    /// suspended), and stale otherwise, which `resume` checks first. Only
-    /// the body's suspends change that context while it stays saved: those
-    /// inside a resume, which copies it here, and those inside ending it,
-    /// which goes on until the body has ended. A resume switches to this
-    /// copy rather than loading the pointer from the header, so that, for
-    /// a coroutine idle long enough to have left the cache, the header's
-    /// cache line and the stack's are fetched side by side, not one after
-    /// the other (see `ExecutionContext::switch_to_saved`).
-    body_stack_pointer: StackPtr<u8>,
     _types: Invariant<Input, Yield, Return>,
     /// Neither Send nor Sync.
     _thread: StaysOnItsThread,
 }
 
-// Two pointers, with a niche: creating, moving and dropping a coroutine
+// One pointer, with a niche: creating, moving and dropping a coroutine
 // copies nothing else (the rest is in its header, on its stack).
-static_assertions::const_assert_eq!(
-    size_of::<Coroutine<u64, u64, u64>>(),
-    2 * size_of::<usize>()
-);
-static_assertions::const_assert_eq!(size_of::<Option<Coroutine>>(), 2 * size_of::<usize>());
+static_assertions::const_assert_eq!(size_of::<Coroutine<u64, u64, u64>>(), size_of::<usize>());
+static_assertions::const_assert_eq!(size_of::<Option<Coroutine>>(), size_of::<usize>());
 
 impl<R> Coroutine<(), (), R> {
     /// A coroutine running `body` on a default-size stack from this thread's
@@ -489,14 +475,8 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     ///
     /// [`Root::install`]: crate::root::Root::install
     pub(crate) fn from_header(header: NonNull<Header<I, Y, R>>) -> Self {
-        // SAFETY: `install` has just set the body's context up in the
-        // channel, at the top of the stack the header keeps.
-        let body_stack_pointer = unsafe { (*header.as_ptr()).channel.body.saved_stack_pointer() };
         Coroutine {
             header: StackPtr::new(header),
-            body_stack_pointer: StackPtr::new(
-                body_stack_pointer.expect("a context just set up is saved"),
-            ),
             _types: PhantomData,
             _thread: StaysOnItsThread::default(),
         }
@@ -519,36 +499,22 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         if !unsafe { (*channel).body.is_saved() } {
             not_resumable(self.state());
         }
-        let body_stack_pointer = self.body_stack_pointer.as_non_null();
-        // SAFETY: the body's context is saved, so the body is unstarted or
-        // suspended (a drop that runs user code while ending a coroutine
-        // clears it first), on our stack, which we own, and the context
-        // holds `body_stack_pointer` (see the field). The test above only
-        // steers a branch: the switch, given the pointer, need not wait for
-        // the header's cache line. We save ourselves in `resumer`, where the
-        // body switches back to, and the switch takes the body's context,
-        // leaving it unsaved while the body runs: a drop or resume that
-        // reaches the coroutine meanwhile leaves it alone. Back here, the
-        // body either finished (the root wrote the outcome, then `Finished`)
-        // or suspended, having written `yielded` first (read once, here) and
-        // saved its context. The phase tells which rather than the body's
-        // context: the body's switch has just stored that, and loading it at
-        // once measured 1.5 ns slower per round trip. The copy is written
-        // only when the body suspended somewhere else: written every round
-        // trip (with the copy also taken for the run), the paired round
-        // trip measured 1.40 times corosensei's, against 1.20.
+        // SAFETY: the body's context is saved, so the body is
+        // unstarted or suspended (a drop that runs user code while ending a
+        // coroutine clears it first), on our stack, which we own. We save
+        // ourselves in `resumer`, where the body switches back to, and the
+        // switch takes the body's context, leaving it unsaved while the body
+        // runs: a drop or resume that reaches the coroutine meanwhile leaves
+        // it alone. Back here, the body either finished (the root wrote the
+        // outcome, then `Finished`) or suspended, having written `yielded`
+        // first (read once, here). The phase tells which rather than the
+        // body's context: the body's switch has just stored that, and
+        // loading it at once measured 1.5 ns slower per round trip.
         unsafe {
             (*channel).input.write(input);
-            (*channel)
-                .resumer
-                .switch_to_saved(&(*channel).body, body_stack_pointer);
+            (*channel).resumer.switch_to_taking(&(*channel).body);
             if (*channel).phase == Phase::Finished {
                 return Self::finish(header);
-            }
-            if let Some(saved) = (*channel).body.saved_stack_pointer()
-                && saved != body_stack_pointer
-            {
-                self.body_stack_pointer = StackPtr::new(saved);
             }
             CoroutineResult::Yield((*channel).yielded.assume_init_read())
         }

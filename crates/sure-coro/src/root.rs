@@ -86,9 +86,8 @@ impl<I, Y> Channel<I, Y> {
 
 /// The channel, the outcome and the stack: everything `Coroutine` reaches,
 /// which is independent of the body's type. Kept here rather than in the
-/// `Coroutine` value, so that value is two pointers (this header and the
-/// body's stack pointer): creating, moving and dropping a coroutine copies
-/// nothing else.
+/// `Coroutine` value, so that value is one pointer: creating, moving and
+/// dropping a coroutine copies nothing else.
 #[repr(C)]
 pub(crate) struct Header<I, Y, R> {
     pub(crate) channel: Channel<I, Y>,
