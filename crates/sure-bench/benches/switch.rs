@@ -6,7 +6,7 @@
 //!   The `ret` consumes the return-stack-buffer entry the `call` pushed, so
 //!   both transfers are predicted. This is the intended pairing.
 //! - `sure/call-call`: both directions `switch_to`: every transfer is an
-//!   indirect `call`, and the RSB entries the `call`s push are never popped.
+//!   indirect `jmp`, and the RSB entries the `call`s push are never popped.
 //! - `sure/ret-ret`: both directions `return_to`: every `ret` finds the RSB
 //!   holding the other side's call site and mispredicts (Sure's C++ design).
 //! - `context/resume`: `Context::resume` from main, and the context function

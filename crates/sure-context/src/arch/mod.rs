@@ -3,12 +3,9 @@
 //! # The contract every module keeps
 //!
 //! A suspended execution is one stack pointer whose top word is the
-//! address to continue at; whoever continues it jumps to that address,
-//! and the code there restores the rest. On aarch64 and riscv64 the
-//! switcher loads the stack pointer and pops the address (a 16-byte slot,
-//! as calls leave the return address in a register); on x86-64 it hands
-//! the stack pointer over in rsi and the code at the address steps onto
-//! the stack itself, so that a resume is one `call` (see `x86_64_switch`).
+//! address to continue at; whoever continues it loads that stack pointer,
+//! pops the address (a 16-byte slot where calls leave the return address
+//! in a register) and jumps to it, and the code there restores the rest.
 //!
 //! - `switch_call(save, target) -> from`: saves the current execution into
 //!   `*save` and continues `target`, entering the switch with the

@@ -13,18 +13,18 @@
 //! lower addresses
 //! ```
 //!
-//! Whoever continues a context jumps to the resume address at `sp` with
-//! `sp` in rsi; the code at that address steps onto the stack
-//! (`lea rsp, [rsi + 8]`) and restores the rest itself. That one rule lets
-//! three transfers interoperate:
+//! Whoever continues a context loads `sp`, pops the resume address and jumps
+//! to it; the code at that address restores the rest itself. That one rule
+//! lets three transfers interoperate:
 //!
-//! - [`switch_call`] saves the stack pointer its `call` will leave, then
-//!   `call`s through the target's resume address, so the CPU's
-//!   return-stack buffer (RSB) remembers our resume address, and each call
-//!   site's indirect call is predicted on its own. The target's first
-//!   instruction runs on our stack, under its own function's call-frame
-//!   information: a sampling profiler that stops there unwinds wrongly, as
-//!   it would anywhere inside the asm.
+//! - [`switch_call`] enters the switch with a `call`, so the CPU's
+//!   return-stack buffer (RSB) remembers our resume address; the target is
+//!   reached with an indirect `jmp`, one per call site (the switch is
+//!   inline, after the resume address), so each site's target is
+//!   predicted on its own. Those four instructions run under the calling
+//!   function's call-frame information, which does not know the asm's
+//!   pushes: a sampling profiler that stops there unwinds wrongly, as it
+//!   would anywhere inside the asm.
 //! - [`switch_return`] pushes its resume address by hand and leaves with a
 //!   `ret`. When the target is the context that last `switch_call`ed into us,
 //!   that `ret` consumes exactly the RSB entry the `call` pushed, and the CPU
@@ -68,8 +68,8 @@ x86_64_switches!(
 );
 
 /// The initial frame [`initial_frame`] writes below the stack's top. The
-/// first switch continues at `trampoline`, and [`sure_trampoline`] steps
-/// `rsp` past it, to `padding`.
+/// first switch pops `trampoline`, so [`sure_trampoline`] starts with `rsp`
+/// at `padding`.
 #[repr(C)]
 struct InitialFrame {
     trampoline: usize,
@@ -108,9 +108,9 @@ pub(crate) unsafe fn initial_frame(stack: NewStack, entry: EntryFn, object: *mut
     unsafe { place_frame(stack.top, frame) }
 }
 
-/// The first code a new context runs, entered with `rsi` = the saved stack
-/// pointer of the initial frame and `rdi` = where the switching execution
-/// saved itself (0 after an exit).
+/// The first code a new context runs, entered with `rsp` one word above the
+/// saved stack pointer of the initial frame and `rdi` = where the switching
+/// execution saved itself (0 after an exit).
 ///
 /// Its call-frame information is the `arch` contract's: the unwinder goes
 /// on into the execution that first switched here.
@@ -118,9 +118,6 @@ pub(crate) unsafe fn initial_frame(stack: NewStack, entry: EntryFn, object: *mut
 unsafe extern "C" fn sure_trampoline() {
     naked_asm!(
         ".cfi_startproc",
-        // Arrived from a switch's `call`, rsp is still the switcher's, its
-        // resume address on top: the default CFI, before the rules below.
-        "lea rsp, [rsi + 8]",             // onto our stack, past the trampoline's address
         ".cfi_signal_frame",
         // CFA = [[rsp + 24]] + saved frame bytes: the link slot holds the
         // ExecutionContext's address, its first word the saved stack pointer.

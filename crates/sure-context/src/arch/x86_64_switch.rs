@@ -5,14 +5,6 @@
 //! Whatever the ABI saves, a suspended execution's stack pointer has the
 //! resume address on top, the floating-point control slot above it with
 //! `fp-control`, and the ABI's saved words above that.
-//!
-//! Every transfer arrives at a resume address with rsi = the stack pointer
-//! it continues, and the code there steps onto that stack itself
-//! (`lea rsp, [rsi + 8]`, past the resume address). That lets a resume be a
-//! single `call` through the target's resume address, which is on the
-//! caller's stack when it arrives, instead of a `call` into a stub that
-//! switches stacks and then jumps: two taken branches fewer per round trip
-//! (the stub's `jmp` and the resumed side's `jmp` over the stub).
 
 use core::arch::{asm, naked_asm};
 
@@ -64,15 +56,14 @@ macro_rules! switch_asm {
 /// `$save` (pushed first, popped last by `$restore`): the registers the
 /// ABI wants kept that cannot be declared clobbered, and what else it
 /// keeps per stack. `$save` may refer to label `2`, the resume address;
-/// neither may define it.
+/// neither may define labels `2` to `4`, which the switches use.
 macro_rules! x86_64_switches {
     (save: $save:expr, restore: $restore:expr $(,)?) => {
-        /// `switch_call` of the `arch` contract: saves the stack pointer its
-        /// `call` will leave, then `call`s through the target's resume
-        /// address. Every call site has an indirect call of its own, so the
-        /// branch predictor learns each site's target apart (one shared
-        /// `jmp` that alternated between a body's start and its suspend
-        /// point mispredicted twice per create).
+        /// `switch_call` of the `arch` contract: `call`s its own copy of
+        /// the switch, placed after the resume address, so that every call
+        /// site has an indirect jump of its own for the branch predictor
+        /// (one shared `jmp` that alternated between a body's start and its
+        /// suspend point mispredicted twice per create).
         ///
         /// # Safety
         /// As the contract says.
@@ -87,21 +78,24 @@ macro_rules! x86_64_switches {
             // execution may leave different. The asm pushes to the stack, so
             // `nostack` is not given. The switch leaves rdi alone, so the
             // continuing execution finds the `save` of whoever switched to it
-            // there (see the trampoline), and rsi holding its own stack
-            // pointer, which its resume address steps onto.
+            // there (see the trampoline).
             unsafe {
                 switch_asm!(
                     $save,
                     save_fp_control!(),
-                    "lea rax, [rsp - 8]", // where the call below leaves our resume address
-                    "mov [rdi], rax",     // save: our stack pointer, resume address on top
-                    "call [rsi]",         // push the resume address (label 2), continue the target
+                    "call 3f",            // pushes the resume address (label 2) and switches
                     "2:",
-                    "lea rsp, [rsi + 8]", // arrived: onto our stack, resume address popped
                     restore_fp_control!(),
                     $restore,
+                    "jmp 4f",             // resumed: step over the switch
+                    "3:",
+                    "mov [rdi], rsp",     // save: our stack pointer, resume address on top
+                    "mov rax, [rsi]",     // the target's resume address
+                    "lea rsp, [rsi + 8]", // the target's stack, resume address popped
+                    "jmp rax",            // continue the target; rdi still says where we saved
+                    "4:",
                     inout("rdi") save => from,
-                    inout("rsi") target => _,
+                    in("rsi") target,
                 );
             }
             from
@@ -114,10 +108,10 @@ macro_rules! x86_64_switches {
         #[inline(always)]
         pub(crate) unsafe fn switch_return(save: *mut *mut u8, target: *mut u8) -> *mut u8 {
             let from: *mut u8;
-            // SAFETY: as in `switch_call`; the difference is that the resume
-            // address is pushed by hand (`lea` + `push`) and the stack switched
-            // here, so no return-stack-buffer entry is pushed and the `ret`
-            // pops the one the target's `call` pushed.
+            // SAFETY: as in `switch_call`; the only difference is that the
+            // resume address is pushed by hand (`lea` + `push`) and no `call`
+            // is made, so no return-stack-buffer entry is pushed here and the
+            // `ret` pops the one the target's `call` pushed.
             unsafe {
                 switch_asm!(
                     $save,
@@ -128,11 +122,10 @@ macro_rules! x86_64_switches {
                     "mov rsp, rsi",        // the target's stack
                     "ret",                 // pop its resume address; the RSB predicts it
                     "2:",
-                    "lea rsp, [rsi + 8]",  // arrived: onto our stack, resume address popped
                     restore_fp_control!(),
                     $restore,
                     inout("rdi") save => from,
-                    inout("rsi") target => _,
+                    in("rsi") target,
                 );
             }
             from
@@ -174,6 +167,6 @@ unsafe extern "C" fn sure_exit() {
     naked_asm!(
         "xor edi, edi", // nothing was saved: a new target links to no one
         "mov rsp, rsi", // the target's stack
-        "ret",          // pop its resume address and continue there, rsi = its stack
+        "ret",          // pop its resume address and continue there
     )
 }

@@ -112,8 +112,8 @@ macro_rules! below_saved_rbx {
 x86_64_switches!(save: save_registers_and_teb!(), restore: restore_registers_and_teb!());
 
 /// The initial frame [`initial_frame`] writes below the stack's top. The
-/// first switch continues at `trampoline`; [`sure_trampoline`] steps past
-/// it, pops the TEB fields and goes on with `rsp` at `padding`.
+/// first switch pops `trampoline`; [`sure_trampoline`] pops the TEB fields
+/// and starts with `rsp` at `padding`.
 #[repr(C)]
 struct InitialFrame {
     trampoline: usize,
@@ -175,10 +175,9 @@ pub(crate) unsafe fn initial_frame(stack: NewStack, entry: EntryFn, object: *mut
     unsafe { place_frame(stack.top, frame) }
 }
 
-/// The first code a new context runs, entered with `rsi` = the saved stack
-/// pointer of the initial frame (it steps to `guaranteed_stack_bytes`
-/// itself) and `rdi` = where the switching execution saved itself (0 after
-/// an exit). Its unwind codes are the
+/// The first code a new context runs, entered with `rsp` at the initial
+/// frame's `guaranteed_stack_bytes` and `rdi` = where the switching
+/// execution saved itself (0 after an exit). Its unwind codes are the
 /// module's "Unwinding"; they describe the frame below the entry function,
 /// so they all sit after the code that sets rbp, at the end of the prologue.
 #[unsafe(naked)]
@@ -186,7 +185,6 @@ unsafe extern "C" fn sure_trampoline() {
     naked_asm!(
         "sure_context_trampoline:",       // a local name for the unwind info's function
         ".seh_proc sure_context_trampoline",
-        "lea rsp, [rsi + 8]",             // arrived: onto our stack, past the trampoline's address
         "pop qword ptr gs:[0x1748]",      // GuaranteedStackBytes
         "pop qword ptr gs:[0x1478]",      // DeallocationStack = the guard's start
         "pop qword ptr gs:[0x10]",        // StackLimit = the stack's bottom
