@@ -27,7 +27,8 @@ pub trait Trampoline {
 }
 
 /// The saved state of one suspended execution: its stack pointer, with the
-/// callee-saved registers and a resume address stored on its own stack.
+/// callee-saved registers and a resume address (on x86-64 beside it, in the
+/// context; on aarch64 and riscv64 on its own stack).
 ///
 /// A context is either *running* (the one executing now on this thread; its
 /// saved value is stale), *suspended* (saved by [`switch_to`] or
@@ -104,7 +105,8 @@ pub trait Trampoline {
 /// A switch hands control to code that reads and writes contexts while the
 /// switching call has not returned: the target later saves itself, and the
 /// context we saved into is read by whoever switches back. The saved stack
-/// pointer is therefore a [`Cell`](core::cell::Cell), and every method
+/// pointer is therefore a [`Cell`](core::cell::Cell) (and the registers
+/// beside it an [`UnsafeCell`](core::cell::UnsafeCell)), and every method
 /// takes `&self`. A `&` or `&mut` reference to plain data would promise the
 /// compiler that nothing else touches it for the duration of the call, and
 /// it would cache values across the switch (the benchmarks caught the optimiser
@@ -113,18 +115,20 @@ pub trait Trampoline {
 /// # Parts
 ///
 /// As in Sure, a context is composed of parts, each with its hooks around
-/// a switch: the machine context (the saved stack pointer, and the switch
-/// itself) and the sanitizer context (AddressSanitizer's fiber annotations
+/// a switch: the machine context (the saved stack pointer and registers,
+/// and the switch itself) and the sanitizer context (AddressSanitizer's fiber annotations
 /// with the `asan` feature: before the switch, after it, and before the
 /// final exit), and the ThreadSanitizer context (TSan's fiber annotations
 /// with the `tsan` feature: before the switch, and before the final exit).
 /// Either is zero-sized without its feature and its hooks are empty, so
-/// with neither a context is one word and a switch is only the machine's.
+/// with neither a context is the machine's words (four on x86-64, one
+/// elsewhere) and a switch is only the machine's.
 #[repr(C)]
 pub struct ExecutionContext {
-    /// The saved stack pointer. First field, at offset 0: the switch hands
-    /// the arriving side its address as the switcher's context, and the
-    /// trampoline's unwind info reads the stack pointer through it.
+    /// The saved stack pointer and registers. First field, at offset 0: the
+    /// switch hands the arriving side its address as the switcher's
+    /// context, and the trampoline's unwind info reads the saved execution
+    /// through it.
     machine: MachineContext,
     /// The sanitizer's view of the stack; zero-sized without `asan`.
     sanitizer: SanitizerContext,
@@ -133,16 +137,20 @@ pub struct ExecutionContext {
     tsan: TsanContext,
 }
 
-#[cfg(not(any(feature = "asan", feature = "tsan")))]
-static_assertions::assert_eq_size!(ExecutionContext, usize);
-// The stack pointer, then the stack's bounds and the saved fake stack.
-#[cfg(all(feature = "asan", not(feature = "tsan")))]
-static_assertions::assert_eq_size!(ExecutionContext, [usize; 4]);
-// The stack pointer, then the TSan fiber.
-#[cfg(all(feature = "tsan", not(feature = "asan")))]
-static_assertions::assert_eq_size!(ExecutionContext, [usize; 2]);
-#[cfg(all(feature = "asan", feature = "tsan"))]
-static_assertions::assert_eq_size!(ExecutionContext, [usize; 5]);
+/// Words of an `ExecutionContext` beside its machine part: the stack's
+/// bounds and the saved fake stack with `asan`, the TSan fiber with `tsan`.
+const SANITIZER_WORDS: usize =
+    if cfg!(feature = "asan") { 3 } else { 0 } + if cfg!(feature = "tsan") { 1 } else { 0 };
+static_assertions::const_assert_eq!(
+    size_of::<ExecutionContext>(),
+    size_of::<MachineContext>() + SANITIZER_WORDS * size_of::<usize>()
+);
+// The machine part: the stack pointer, then the architecture's registers
+// (x86-64's resume address, rbx and rbp; nothing elsewhere).
+#[cfg(target_arch = "x86_64")]
+static_assertions::assert_eq_size!(MachineContext, [usize; 4]);
+#[cfg(not(target_arch = "x86_64"))]
+static_assertions::assert_eq_size!(MachineContext, usize);
 // Each part on its own: zero-sized without its feature.
 #[cfg(not(feature = "asan"))]
 static_assertions::assert_eq_size!(SanitizerContext, ());
@@ -151,7 +159,7 @@ static_assertions::assert_eq_size!(TsanContext, ());
 static_assertions::assert_eq_align!(ExecutionContext, usize);
 static_assertions::const_assert_eq!(core::mem::offset_of!(ExecutionContext, machine), 0);
 
-// SAFETY: an ExecutionContext is a saved stack pointer (and, with `asan`,
+// SAFETY: an ExecutionContext is a saved stack pointer and registers (and, with `asan`,
 // its stack's bounds and fake stack; with `tsan`, a TSan fiber handle,
 // which TSan lets any thread switch to); moving the value to another thread
 // does nothing by itself. Switching into it there is the caller's
@@ -440,9 +448,10 @@ impl ExecutionContext {
     /// Returns when another execution switches to `self`.
     ///
     /// Use this to *call into* a context that is expected to come back with
-    /// [`return_to`] (a resume): the switch is entered with a `call`, so the
-    /// CPU predicts the matching `return_to`. It is correct, only slower,
-    /// for any other pattern.
+    /// [`return_to`] (a resume): on aarch64 and riscv64 the switch is
+    /// entered with a call, so the CPU predicts the matching `return_to`. It
+    /// is correct, only slower, for any other pattern. On x86-64 the two are
+    /// the same switch, which neither calls nor returns.
     ///
     /// # Safety
     /// - `self` is the running execution's context: the code calling this
@@ -480,8 +489,8 @@ impl ExecutionContext {
     }
 
     /// Like [`switch_to`], and also takes the saved execution out of
-    /// `target`: the stack pointer the switch loads is cleared in the same
-    /// step, so [`is_saved`] tells a suspended target from a running or
+    /// `target`: its stack pointer is cleared as the switch reads it (the
+    /// registers beside it are left as they are), so [`is_saved`] tells a suspended target from a running or
     /// finished one for the price of one store. `target` is saved again when
     /// it switches away (by [`return_to`] or [`switch_to`]), and stays
     /// unsaved for good once it has called [`exit_to`].
@@ -537,8 +546,9 @@ impl ExecutionContext {
     /// [`is_saved`]: ExecutionContext::is_saved
     #[inline(always)]
     pub unsafe fn switch_to_taking(&self, target: &ExecutionContext) {
-        // SAFETY: as in `switch_to`; the machine part clears the target only
-        // after loading what the switch needs from it.
+        // SAFETY: as in `switch_to`; the machine part clears only the
+        // target's stack pointer, after reading it, and the switch reads the
+        // target's registers, which stay as they were.
         unsafe {
             self.sanitizer.before_switch(&target.sanitizer);
             self.tsan.before_switch(&target.tsan);
@@ -548,9 +558,10 @@ impl ExecutionContext {
     }
 
     /// Saves the running execution into `self` and continues `target`,
-    /// like [`switch_to`], but leaving with a `ret` that the CPU predicts
-    /// when `target` is the context that last `switch_to`'d into this one
-    /// (a suspend back to the resumer).
+    /// like [`switch_to`], but leaving (on aarch64 and riscv64) with a `ret`
+    /// that the CPU predicts when `target` is the context that last
+    /// `switch_to`'d into this one (a suspend back to the resumer). On
+    /// x86-64 it is the same switch as `switch_to`.
     ///
     /// # Safety
     /// As [`switch_to`].

@@ -10,8 +10,9 @@
 //!
 //! # The model
 //!
-//! An [`ExecutionContext`] is the saved state of a suspended execution: one
-//! stack pointer. [`ExecutionContext::setup`] prepares a fresh one on a
+//! An [`ExecutionContext`] is the saved state of a suspended execution: its
+//! stack pointer (and on x86-64 its resume address, rbx and rbp; the rest
+//! is on its stack). [`ExecutionContext::setup`] prepares a fresh one on a
 //! stack so that the first switch into it runs a [`Trampoline`].
 //! [`switch_to`](ExecutionContext::switch_to) and
 //! [`return_to`](ExecutionContext::return_to) save the running execution
@@ -31,12 +32,17 @@
 //!
 //! # Performance
 //!
-//! `switch_to` is inline assembly that calls into the switch (`call`, `bl`,
-//! `call`; on x86-64 into a copy of it at each call site, so that its
-//! indirect jump is predicted per site, elsewhere into one naked function);
-//! `return_to` ends in an inline return (`ret` on all
-//! three). A `switch_to` paired with a `return_to` back is a call matched
-//! by a return, which the CPU's return-address predictor gets right. The
+//! On x86-64 both `switch_to` and `return_to` are one inline switch, a copy
+//! at each call site so that its indirect jump is predicted per site: it
+//! stores the running execution's stack pointer, resume address, rbx and
+//! rbp in its context, loads the target's, and jumps. Continuing a context
+//! on Linux reads only the context (Windows also restores the thread
+//! environment block's stack fields from the stack), and with no `call` or `ret` the return-stack
+//! buffer keeps predicting the returns of the code on either side. On
+//! aarch64 and riscv64 `switch_to` calls into one naked switch (`bl`,
+//! `call`) and `return_to` ends in an inline `ret`: a `switch_to` paired
+//! with a `return_to` back is a call matched by a return, which the CPU's
+//! return-address predictor gets right. The
 //! inline assembly declares clobbered every callee-saved register that Rust
 //! lets it name, so the compiler saves only those that are live; the two
 //! it cannot name (rbx and rbp, x19 and x29, s0 and s1) are saved by hand.

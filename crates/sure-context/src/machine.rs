@@ -1,14 +1,17 @@
 //! The machine part of an [`ExecutionContext`](crate::ExecutionContext):
-//! the saved stack pointer, and the architecture's switch code around it.
+//! the saved stack pointer and registers, and the architecture's switch
+//! code around them.
 
-use core::cell::Cell;
+use core::cell::{Cell, UnsafeCell};
+use core::mem::MaybeUninit;
 use core::ptr;
 
 use crate::arch;
 
-/// A suspended execution's saved stack pointer, with the callee-saved
-/// registers and a resume address stored on its own stack (see
-/// the `arch` module of the target for the layout).
+/// A suspended execution's saved stack pointer and the registers the
+/// architecture keeps beside it (x86-64: the resume address, rbx and rbp;
+/// aarch64 and riscv64 store those on the stack instead; see the `arch`
+/// module of the target for the layout).
 ///
 /// `repr(C)` with the stack pointer first: the switch hands the arriving
 /// side the address it saved into, and the trampoline's unwind info reads
@@ -16,13 +19,15 @@ use crate::arch;
 /// whole `ExecutionContext`, whose first field this is.
 #[repr(C)]
 pub(crate) struct MachineContext {
-    /// Saved stack pointer; its top word is the resume address. Null until
-    /// something is saved here. A `Cell`: see `ExecutionContext`'s "Why
-    /// `&self`".
+    /// Saved stack pointer. Null until something is saved here. A `Cell`:
+    /// see `ExecutionContext`'s "Why `&self`".
     stack_pointer: Cell<*mut u8>,
+    /// Written by the switch that saves here (and by `setup`) and read by
+    /// the one that continues it, both through the context's address, never
+    /// through this field; uninitialised until then.
+    registers: UnsafeCell<MaybeUninit<arch::Registers>>,
 }
 
-static_assertions::assert_eq_size!(MachineContext, usize);
 static_assertions::const_assert_eq!(core::mem::offset_of!(MachineContext, stack_pointer), 0);
 
 impl MachineContext {
@@ -30,6 +35,7 @@ impl MachineContext {
     pub(crate) const fn new() -> Self {
         MachineContext {
             stack_pointer: Cell::new(ptr::null_mut()),
+            registers: UnsafeCell::new(MaybeUninit::uninit()),
         }
     }
 
@@ -44,10 +50,24 @@ impl MachineContext {
         object: *mut u8,
     ) -> Self {
         // SAFETY: forwarded to the caller.
-        let stack_pointer = unsafe { arch::initial_frame(stack, entry, object) };
+        let (stack_pointer, registers) = unsafe { arch::initial_frame(stack, entry, object) };
         MachineContext {
             stack_pointer: Cell::new(stack_pointer),
+            registers: UnsafeCell::new(MaybeUninit::new(registers)),
         }
+    }
+
+    /// This context's address, where a switch saves the running
+    /// execution: the fields are cells, so writing through it is allowed.
+    #[inline(always)]
+    fn as_save(&self) -> *mut u8 {
+        (self as *const Self).cast_mut().cast()
+    }
+
+    /// This context's address, where a switch finds what to continue.
+    #[inline(always)]
+    fn as_target(&self) -> *const u8 {
+        (self as *const Self).cast()
     }
 
     /// The saved stack pointer, null if nothing was saved.
@@ -55,8 +75,8 @@ impl MachineContext {
         self.stack_pointer.get()
     }
 
-    /// Saves the running execution into `self` and continues `target`,
-    /// entering the switch with a `call` ([`arch::switch_call`]).
+    /// Saves the running execution into `self` and continues `target`
+    /// ([`arch::switch_call`]).
     ///
     /// Returns, when some execution continues `self`, the machine context
     /// that execution saved itself into, or null if it exited.
@@ -65,10 +85,16 @@ impl MachineContext {
     /// As `ExecutionContext::switch_to`.
     #[inline(always)]
     pub(crate) unsafe fn switch_to(&self, target: &MachineContext) -> *const MachineContext {
-        // SAFETY: the cell is valid for a write; `target` is a suspended
-        // context with a valid stack by the contract.
-        let from =
-            unsafe { arch::switch_call(self.stack_pointer.as_ptr(), target.stack_pointer.get()) };
+        // SAFETY: `self` is valid for the switch's writes (its fields are
+        // cells); `target` is a suspended context with a valid stack by the
+        // contract.
+        let from = unsafe {
+            arch::switch_call(
+                self.as_save(),
+                target.as_target(),
+                target.stack_pointer.get(),
+            )
+        };
         from.cast()
     }
 
@@ -79,22 +105,28 @@ impl MachineContext {
     /// As `ExecutionContext::switch_to`.
     #[inline(always)]
     pub(crate) unsafe fn switch_to_taking(&self, target: &MachineContext) -> *const MachineContext {
+        let target_context = target;
         let target = target.stack_pointer.replace(ptr::null_mut());
         // SAFETY: as in `switch_to`; `target` is the value the cell held.
-        let from = unsafe { arch::switch_call(self.stack_pointer.as_ptr(), target) };
+        let from = unsafe { arch::switch_call(self.as_save(), target_context.as_target(), target) };
         from.cast()
     }
 
-    /// As [`switch_to`](Self::switch_to), leaving with a `ret`
-    /// ([`arch::switch_return`]).
+    /// As [`switch_to`](Self::switch_to), leaving with a `ret` where the
+    /// architecture's switch has one ([`arch::switch_return`]).
     ///
     /// # Safety
     /// As `ExecutionContext::return_to`.
     #[inline(always)]
     pub(crate) unsafe fn return_to(&self, target: &MachineContext) -> *const MachineContext {
         // SAFETY: as in `switch_to`.
-        let from =
-            unsafe { arch::switch_return(self.stack_pointer.as_ptr(), target.stack_pointer.get()) };
+        let from = unsafe {
+            arch::switch_return(
+                self.as_save(),
+                target.as_target(),
+                target.stack_pointer.get(),
+            )
+        };
         from.cast()
     }
 
@@ -106,6 +138,6 @@ impl MachineContext {
     pub(crate) unsafe fn exit_to(target: &MachineContext) -> ! {
         // SAFETY: `target` is suspended, and the running stack is abandoned,
         // both by the contract.
-        unsafe { arch::exit(target.stack_pointer.get()) }
+        unsafe { arch::exit(target.as_target(), target.stack_pointer.get()) }
     }
 }

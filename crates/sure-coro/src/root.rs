@@ -201,15 +201,31 @@ where
         let root_addr = (top - size_of::<Self>()) & !(Self::ALIGN - 1);
         let offset = root_addr - bottom as usize;
         // SAFETY: `root_addr` is inside the region (the caller guarantees
-        // FOOTPRINT bytes), aligned for `Self`, and unused.
-        let root = unsafe {
-            let root = bottom.add(offset).cast::<Self>();
+        // FOOTPRINT bytes) and aligned for `Self`; nothing is written yet.
+        let root = unsafe { bottom.add(offset).cast::<Self>() };
+        let below = NonNull::slice_from_raw_parts(
+            // SAFETY: `bottom` came from a NonNull.
+            unsafe { NonNull::new_unchecked(bottom) },
+            offset,
+        );
+        // SAFETY: the region below the root is the caller's unused stack;
+        // the root is written at its address below, before the context can
+        // run, and stays there while the coroutine may run; the resumer
+        // context the trampoline links to lives inside it. The context is
+        // made first so that the root is written once, context included.
+        let body_context = unsafe {
+            let start = NonNull::new_unchecked(&raw mut (*root).start);
+            ExecutionContext::setup_guarded(below, guard, start)
+        };
+        // SAFETY: the root's bytes are inside the region, aligned and unused
+        // (above `below`, which the context's frame stays within).
+        unsafe {
             let header = NonNull::new_unchecked(root.cast::<Header<I, Y, R>>());
             root.write(Root {
                 header: Header {
                     channel: Channel {
                         resumer: ExecutionContext::new(),
-                        body: ExecutionContext::new(),
+                        body: body_context,
                         input: MaybeUninit::uninit(),
                         yielded: MaybeUninit::uninit(),
                         phase: Phase::Unstarted,
@@ -224,20 +240,7 @@ where
                     body: ManuallyDrop::new(body),
                 },
             });
-            root
-        };
-        let below = NonNull::slice_from_raw_parts(
-            // SAFETY: `bottom` came from a NonNull.
-            unsafe { NonNull::new_unchecked(bottom) },
-            offset,
-        );
-        // SAFETY: the region below the root is the caller's unused stack;
-        // the root stays at its address while the coroutine may run, and
-        // the resumer context the trampoline links to lives inside it.
-        unsafe {
-            let start = NonNull::new_unchecked(&raw mut (*root).start);
-            (*root).header.channel.body = ExecutionContext::setup_guarded(below, guard, start);
-            NonNull::new_unchecked(root.cast())
+            header
         }
     }
 
@@ -260,8 +263,9 @@ where
     /// Inline into sure-context's entry function, so that the body, the
     /// `catch_unwind` and the final switch share one frame: a body that
     /// suspends then has no call of its own pending (the entry function is
-    /// reached by a `jmp`), so its suspend's `ret` pops the return address
-    /// that the resume's `call` pushed, and the CPU predicts it. Out of
+    /// reached by a `jmp`), so on aarch64 and riscv64 its suspend's `ret`
+    /// pops the return address that the resume's `call` pushed, and the CPU
+    /// predicts it (x86-64's switches neither call nor return). Out of
     /// line, the return-stack buffer held this call and `catch_unwind`'s,
     /// and the first suspend, the body's return and the exit each
     /// mispredicted: 47 ns per create that suspends once, against 12 ns.

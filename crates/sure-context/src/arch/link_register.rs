@@ -33,14 +33,24 @@ struct InitialFrame {
 // A multiple of 16, so every `sp` the frame gives is aligned.
 static_assertions::const_assert_eq!(size_of::<InitialFrame>() % 16, 0);
 
+/// What these architectures keep in a context beside its stack pointer:
+/// nothing, as everything else is saved on the stack.
+#[derive(Clone, Copy)]
+pub(crate) struct Registers;
+
 /// Writes the initial frame of a new context below `top` (the stack's
-/// bottom and guard are Windows' business) and returns its saved stack pointer. The first switch into it enters the trampoline,
+/// bottom and guard are Windows' business) and returns its saved stack
+/// pointer, and its (empty) registers. The first switch into it enters the trampoline,
 /// which calls `entry(object, from)`.
 ///
 /// # Safety
 /// `stack.top` is 16-byte aligned and the `size_of::<InitialFrame>()`
 /// bytes below it are writable.
-pub(crate) unsafe fn initial_frame(stack: NewStack, entry: EntryFn, object: *mut u8) -> *mut u8 {
+pub(crate) unsafe fn initial_frame(
+    stack: NewStack,
+    entry: EntryFn,
+    object: *mut u8,
+) -> (*mut u8, Registers) {
     let frame = InitialFrame {
         trampoline: sure_trampoline as *const () as usize,
         padding: MaybeUninit::uninit(),
@@ -51,5 +61,5 @@ pub(crate) unsafe fn initial_frame(stack: NewStack, entry: EntryFn, object: *mut
     };
     // SAFETY: `top` and the frame's bytes below it are as `place_frame`
     // requires, by this function's contract.
-    unsafe { place_frame(stack.top, frame) }
+    (unsafe { place_frame(stack.top, frame) }, Registers)
 }

@@ -2,35 +2,43 @@
 //!
 //! # The contract every module keeps
 //!
-//! A suspended execution is one stack pointer whose top word is the
-//! address to continue at; whoever continues it loads that stack pointer,
-//! pops the address (a 16-byte slot where calls leave the return address
-//! in a register) and jumps to it, and the code there restores the rest.
+//! A suspended execution is its context: a saved stack pointer, followed
+//! by the architecture's `Registers`. On x86-64 those are the resume
+//! address, rbx and rbp, and continuing a context reads nothing else; on
+//! aarch64 and riscv64 they are empty, and the stack pointer's top word is
+//! the address to continue at (a 16-byte slot, as calls leave the return
+//! address in a register), which whoever continues it pops and jumps to,
+//! the code there restoring the rest.
 //!
-//! - `switch_call(save, target) -> from`: saves the current execution into
-//!   `*save` and continues `target`, entering the switch with the
-//!   architecture's call, so that the return-address predictor remembers
-//!   the resume address. Returns when some other execution continues the
-//!   one saved here, with the `save` location of the switch that did (null
-//!   if it was an exit). Safety: `save` is valid for a write; `target` is a
-//!   saved context on a stack that stays valid while it runs.
-//! - `switch_return(save, target) -> from`: the same, leaving with the
-//!   architecture's return, which the CPU predicts when `target` is the
-//!   execution that last `switch_call`ed into this one. Safety: as
-//!   `switch_call`.
-//! - `exit(target) -> !`: continues `target` without saving the current
-//!   execution, which must never be continued again. Safety: `target` is as
-//!   in `switch_call`; nothing on the current stack is used again.
-//! - `initial_frame(stack, entry, object) -> sp`: writes the frame of a
-//!   new context on the [`NewStack`] `stack`, below its 16-byte aligned
-//!   top (the frame's bytes must be writable), so that the first switch
+//! - `switch_call(save, target, target_sp) -> from`: saves the current
+//!   execution into the context at `save` and continues the one at
+//!   `target`, whose stack pointer is `target_sp` (its context may have
+//!   been cleared already), so that the architecture's predictors learn the
+//!   resume address (aarch64 and riscv64 enter the switch with a call; the
+//!   inline x86-64 switch jumps, one jump per call site). Returns when some
+//!   other execution continues the one saved here, with the `save` location
+//!   of the switch that did (null if it was an exit). Safety: `save` is a
+//!   context valid for a write; `target` is a saved context on a stack that
+//!   stays valid while it runs.
+//! - `switch_return(save, target, target_sp) -> from`: the same, leaving
+//!   with aarch64's and riscv64's return, which the CPU predicts when
+//!   `target` is the execution that last `switch_call`ed into this one; on
+//!   x86-64, the same switch as `switch_call`. Safety: as `switch_call`.
+//! - `exit(target, target_sp) -> !`: continues `target` without saving the
+//!   current execution, which must never be continued again. Safety:
+//!   `target` is as in `switch_call`; nothing on the current stack is used
+//!   again.
+//! - `initial_frame(stack, entry, object) -> (sp, registers)`: writes the
+//!   frame of a new context on the [`NewStack`] `stack`, below its 16-byte
+//!   aligned top (the frame's bytes must be writable), and returns the
+//!   context's saved stack pointer and registers, so that the first switch
 //!   into it enters the trampoline, which calls `entry(object, from)`. Only
 //!   Windows uses the bottom and the guard: its thread environment block
-//!   records the running stack's bounds. The trampoline's DWARF call-frame information
-//!   makes the unwinder continue, past the entry function, into the
-//!   execution that first switched here: the frame's link slot points at
-//!   that `ExecutionContext`, whose first word is the saved stack pointer,
-//!   whose layout the CFI describes; it is marked a signal frame so that
+//!   records the running stack's bounds. The trampoline's DWARF call-frame
+//!   information makes the unwinder continue, past the entry function, into
+//!   the execution that first switched here: the frame's link slot points
+//!   at that `ExecutionContext`, whose layout (and that of the stack it
+//!   points into) the CFI describes; it is marked a signal frame so that
 //!   gdb accepts a caller frame at a lower address. (Windows reads no
 //!   DWARF; see `x86_64_windows`.)
 //! - `stack_pointer()`: the stack pointer register.
@@ -96,13 +104,26 @@ unsafe fn place_frame<F>(top: *mut u8, frame: F) -> *mut u8 {
     }
 }
 
-/// The link a context started by an exit gets: a context whose saved frame
-/// (ten words, as large as any architecture's with `fp-control`: x86-64
-/// Windows's) has zero return addresses, where unwinders stop.
+/// The frame an [`END_OF_STACK_CONTEXT`] points to: ten words, as large
+/// as any architecture's saved frame with `fp-control` (x86-64 Windows's),
+/// all zero, so its return addresses are zero, where unwinders stop.
 static END_OF_STACK_FRAME: [usize; 10] = [0; 10];
-/// A stand-in `ExecutionContext` (its first word is a saved stack pointer)
-/// pointing at [`END_OF_STACK_FRAME`], which the trampolines link to.
-static END_OF_STACK_CONTEXT: &[usize; 10] = &END_OF_STACK_FRAME;
+
+/// A stand-in `ExecutionContext`: a saved stack pointer pointing at
+/// [`END_OF_STACK_FRAME`], then zero registers (as many words as any
+/// architecture's `Registers`: x86-64's three), a zero resume address
+/// among them.
+#[repr(C)]
+struct EndOfStackContext {
+    stack_pointer: &'static [usize; 10],
+    registers: [usize; 3],
+}
+
+/// What the trampolines link to when a context was started by an exit.
+static END_OF_STACK_CONTEXT: EndOfStackContext = EndOfStackContext {
+    stack_pointer: &END_OF_STACK_FRAME,
+    registers: [0; 3],
+};
 
 #[cfg(target_arch = "x86_64")]
 #[macro_use]
@@ -137,7 +158,7 @@ mod link_register;
     all(target_arch = "aarch64", target_os = "linux"),
     all(target_arch = "riscv64", target_os = "linux"),
 ))]
-pub(crate) use link_register::initial_frame;
+pub(crate) use link_register::{Registers, initial_frame};
 
 #[cfg(not(any(
     all(target_arch = "x86_64", unix),

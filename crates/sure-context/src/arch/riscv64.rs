@@ -113,7 +113,7 @@ macro_rules! switch_asm {
 /// # Safety
 /// As the contract says.
 #[inline(always)]
-pub(crate) unsafe fn switch_call(save: *mut *mut u8, target: *mut u8) -> *mut u8 {
+pub(crate) unsafe fn switch_call(save: *mut u8, _: *const u8, target: *mut u8) -> *mut u8 {
     let from: *mut u8;
     // SAFETY: the naked switch saves this execution at `save` and continues
     // `target`, both valid by this function's contract. s0 and s1 are
@@ -145,7 +145,7 @@ pub(crate) unsafe fn switch_call(save: *mut *mut u8, target: *mut u8) -> *mut u8
 /// # Safety
 /// As the contract says.
 #[inline(always)]
-pub(crate) unsafe fn switch_return(save: *mut *mut u8, target: *mut u8) -> *mut u8 {
+pub(crate) unsafe fn switch_return(save: *mut u8, _: *const u8, target: *mut u8) -> *mut u8 {
     let from: *mut u8;
     // SAFETY: as in `switch_call`, with the resume address stored by hand
     // (`lla` + `sd`) and no `call`, so the `ret` pops the predictor entry the
@@ -180,7 +180,7 @@ pub(crate) unsafe fn switch_return(save: *mut *mut u8, target: *mut u8) -> *mut 
 /// # Safety
 /// As the contract says.
 #[inline(always)]
-pub(crate) unsafe fn exit(target: *mut u8) -> ! {
+pub(crate) unsafe fn exit(_: *const u8, target: *mut u8) -> ! {
     // SAFETY: the naked exit loads `target` (valid by contract) and returns
     // into it; the current stack is abandoned, which the contract allows.
     unsafe {

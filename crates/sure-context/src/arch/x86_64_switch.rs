@@ -2,14 +2,15 @@
 //! (`x86_64.rs`) and Microsoft's (`x86_64_windows.rs`) differ only in what
 //! they push around it, which each passes to [`x86_64_switches`].
 //!
-//! Whatever the ABI saves, a suspended execution's stack pointer has the
-//! resume address on top, the floating-point control slot above it with
-//! `fp-control`, and the ABI's saved words above that.
+//! Whatever the ABI saves, a suspended execution is a [`Registers`] image
+//! in its context beside its stack pointer, and at that stack pointer the
+//! floating-point control slot with `fp-control`, and the ABI's pushed
+//! words above it.
 
-use core::arch::{asm, naked_asm};
+use core::arch::asm;
 
-/// Saves the floating-point control words just above the resume address,
-/// with `fp-control`.
+/// Saves the floating-point control words at the saved stack pointer, with
+/// `fp-control`.
 macro_rules! save_fp_control {
     () => {
         with_fp_control!(
@@ -52,87 +53,98 @@ macro_rules! switch_asm {
     };
 }
 
-/// Defines `switch_call` and `switch_return` of the `arch` contract around
-/// `$save` (pushed first, popped last by `$restore`): the registers the
-/// ABI wants kept that cannot be declared clobbered, and what else it
-/// keeps per stack. `$save` may refer to label `2`, the resume address;
-/// neither may define labels `2` to `4`, which the switches use.
-macro_rules! x86_64_switches {
-    (save: $save:expr, restore: $restore:expr $(,)?) => {
-        /// `switch_call` of the `arch` contract: `call`s its own copy of
-        /// the switch, placed after the resume address, so that every call
-        /// site has an indirect jump of its own for the branch predictor
-        /// (one shared `jmp` that alternated between a body's start and its
-        /// suspend point mispredicted twice per create).
-        ///
-        /// # Safety
-        /// As the contract says.
-        #[inline(always)]
-        pub(crate) unsafe fn switch_call(save: *mut *mut u8, target: *mut u8) -> *mut u8 {
-            let from: *mut u8;
-            // SAFETY: the switch below saves this execution at `save` and
-            // continues `target`, both valid by this function's contract.
-            // What the ABI keeps and no operand can name is pushed here and
-            // popped on return; every other register a call may change, and
-            // r12-r15, are declared clobbered, which is everything another
-            // execution may leave different. The asm pushes to the stack, so
-            // `nostack` is not given. The switch leaves rdi alone, so the
-            // continuing execution finds the `save` of whoever switched to it
-            // there (see the trampoline).
-            unsafe {
-                switch_asm!(
-                    $save,
-                    save_fp_control!(),
-                    "call 3f",            // pushes the resume address (label 2) and switches
-                    "2:",
-                    restore_fp_control!(),
-                    $restore,
-                    "jmp 4f",             // resumed: step over the switch
-                    "3:",
-                    "mov [rdi], rsp",     // save: our stack pointer, resume address on top
-                    "mov rax, [rsi]",     // the target's resume address
-                    "lea rsp, [rsi + 8]", // the target's stack, resume address popped
-                    "jmp rax",            // continue the target; rdi still says where we saved
-                    "4:",
-                    inout("rdi") save => from,
-                    in("rsi") target,
-                );
-            }
-            from
-        }
-
-        /// `switch_return` of the `arch` contract: leaves with a `ret`.
-        ///
-        /// # Safety
-        /// As the contract says.
-        #[inline(always)]
-        pub(crate) unsafe fn switch_return(save: *mut *mut u8, target: *mut u8) -> *mut u8 {
-            let from: *mut u8;
-            // SAFETY: as in `switch_call`; the only difference is that the
-            // resume address is pushed by hand (`lea` + `push`) and no `call`
-            // is made, so no return-stack-buffer entry is pushed here and the
-            // `ret` pops the one the target's `call` pushed.
-            unsafe {
-                switch_asm!(
-                    $save,
-                    save_fp_control!(),
-                    "lea rax, [rip + 2f]", // our resume address: label 2 below
-                    "push rax",            // top of the saved context
-                    "mov [rdi], rsp",      // save: our stack pointer, resume address on top
-                    "mov rsp, rsi",        // the target's stack
-                    "ret",                 // pop its resume address; the RSB predicts it
-                    "2:",
-                    restore_fp_control!(),
-                    $restore,
-                    inout("rdi") save => from,
-                    in("rsi") target,
-                );
-            }
-            from
-        }
+/// Offsets in a saved x86-64 context, after its stack pointer at 0: the
+/// resume address, rbx and rbp ([`Registers`]).
+macro_rules! context_layout {
+    (rip) => {
+        "8"
+    };
+    (rbx) => {
+        "16"
+    };
+    (rbp) => {
+        "24"
     };
 }
 
+/// What an x86-64 context keeps beside its stack pointer: where to resume,
+/// and the two callee-saved registers that no asm operand can name. Kept
+/// in the context rather than on the suspended stack, so that continuing a
+/// context reads one cache line (the context's) and no load waits for
+/// another: the stack pointer, these three words and the jump are
+/// independent of one another.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub(crate) struct Registers {
+    /// The resume address, where the continuing switch jumps.
+    pub(crate) rip: usize,
+    /// Restored before that jump.
+    pub(crate) rbx: usize,
+    /// Restored before that jump.
+    pub(crate) rbp: usize,
+}
+
+static_assertions::const_assert_eq!(core::mem::offset_of!(Registers, rbx), 8);
+static_assertions::const_assert_eq!(core::mem::offset_of!(Registers, rbp), 16);
+
+/// Defines `switch_call` and `switch_return` of the `arch` contract, which
+/// on x86-64 are one switch, around `$save` (pushed on the switching stack
+/// before the stack pointer is saved) and `$restore` (popped by the
+/// continued side): what the ABI keeps per stack beyond rbx and rbp.
+/// Neither may define label `2`, the resume address.
+macro_rules! x86_64_switches {
+    (save: $save:expr, restore: $restore:expr $(,)?) => {
+        /// `switch_call` of the `arch` contract. Inline, so that each call
+        /// site has its own indirect jump for the branch predictor: a
+        /// shared one that alternated between a body's start and its
+        /// suspend point mispredicted twice per create. No `call` or `ret`
+        /// either: the return-stack buffer is left to the code on either
+        /// side, whose own returns it then predicts across a switch (a body
+        /// that suspends one call deep and returns from that call after the
+        /// resume).
+        ///
+        /// # Safety
+        /// As the contract says.
+        #[inline(always)]
+        pub(crate) unsafe fn switch_call(save: *mut u8, target: *const u8, target_sp: *mut u8) -> *mut u8 {
+            let from: *mut u8;
+            // SAFETY: the switch below saves this execution in the context
+            // at `save` and continues the one at `target`, both valid by
+            // this function's contract. rbx and rbp, which no operand can
+            // name, are saved there and restored from the target; every
+            // other register a call may change, and r12-r15, are declared
+            // clobbered, which is everything another execution may leave
+            // different. `$save` may push, so `nostack` is not given. rdi
+            // reaches the target unchanged, so the continuing execution
+            // finds the `save` of whoever switched to it there (see the
+            // trampoline).
+            unsafe {
+                switch_asm!(
+                    $save,
+                    save_fp_control!(),
+                    "lea rax, [rip + 2f]",                              // our resume address
+                    "mov [rdi], rsp",                                   // save: stack pointer,
+                    concat!("mov [rdi + ", context_layout!(rip), "], rax"), // resume address,
+                    concat!("mov [rdi + ", context_layout!(rbx), "], rbx"), // rbx
+                    concat!("mov [rdi + ", context_layout!(rbp), "], rbp"), // and rbp
+                    concat!("mov rbx, [rsi + ", context_layout!(rbx), "]"), // the target's rbx,
+                    concat!("mov rbp, [rsi + ", context_layout!(rbp), "]"), // rbp
+                    "mov rsp, rdx",                                     // and stack
+                    concat!("jmp [rsi + ", context_layout!(rip), "]"),  // continue it there
+                    "2:",
+                    restore_fp_control!(),
+                    $restore,
+                    inout("rdi") save => from,
+                    in("rsi") target,
+                    in("rdx") target_sp,
+                );
+            }
+            from
+        }
+
+        pub(crate) use switch_call as switch_return;
+    };
+}
 /// The stack pointer register (see `crate::stack_pointer`).
 #[inline(always)]
 pub(crate) fn stack_pointer() -> usize {
@@ -147,26 +159,20 @@ pub(crate) fn stack_pointer() -> usize {
 /// # Safety
 /// As the contract says.
 #[inline(always)]
-pub(crate) unsafe fn exit(target: *mut u8) -> ! {
-    // SAFETY: the naked exit loads `target` (valid by contract) and returns
-    // into it, where the target restores what it saved; the current stack
-    // is abandoned, which the contract allows.
+pub(crate) unsafe fn exit(target: *const u8, target_sp: *mut u8) -> ! {
+    // SAFETY: continues the context at `target` (valid by the contract) as
+    // the switch does, saving nothing; the current stack is abandoned,
+    // which the contract allows.
     unsafe {
         asm!(
-            "jmp {exit}",                 // no call: the RSB keeps the target's entry
-            exit = sym sure_exit,
+            "xor edi, edi",                                     // nothing saved: a new target links to no one
+            concat!("mov rbx, [rsi + ", context_layout!(rbx), "]"), // the target's rbx,
+            concat!("mov rbp, [rsi + ", context_layout!(rbp), "]"), // rbp
+            "mov rsp, rdx",                                     // and stack
+            concat!("jmp [rsi + ", context_layout!(rip), "]"),  // continue it
             in("rsi") target,
+            in("rdx") target_sp,
             options(noreturn),
         );
     }
-}
-
-/// The final switch out of a finished execution. In: `rsi` = target.
-#[unsafe(naked)]
-unsafe extern "C" fn sure_exit() {
-    naked_asm!(
-        "xor edi, edi", // nothing was saved: a new target links to no one
-        "mov rsp, rsi", // the target's stack
-        "ret",          // pop its resume address and continue there
-    )
 }

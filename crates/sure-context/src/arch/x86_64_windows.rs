@@ -1,14 +1,14 @@
 //! The x86-64 Windows (Microsoft x64 ABI) context switch.
 //!
-//! The same design as the System V switch (`x86_64.rs`): a call into the
-//! switch on resume, the matching `ret` on suspend, so that the
-//! return-stack buffer predicts a round trip. Two things differ.
+//! The same design as the System V switch (`x86_64.rs`): the resume
+//! address, rbx and rbp saved in the context beside the stack pointer, and
+//! one inline jump per switch. Two things differ.
 //!
 //! - **More callee-saved registers.** The Microsoft ABI also preserves
 //!   rdi, rsi and xmm6-xmm15. The asm declares `clobber_abi("sysv64")`,
 //!   whose clobbers include all of them, so the compiler saves those live
 //!   at the switch in the enclosing Win64 function (with unwind info of its
-//!   own), and only rbx and rbp are pushed by hand, as on Linux.
+//!   own), and only rbx and rbp are saved by hand, as on Linux.
 //! - **The thread environment block (TEB) describes the running stack.**
 //!   Stack probes (`__chkstk` on msvc reads `StackLimit`), stack growth
 //!   and exception dispatch (which rejects frames outside
@@ -23,23 +23,27 @@
 //!
 //! # Saved context layout
 //!
+//! The context holds the stack pointer `sp`, the resume address, rbx and
+//! rbp, as on Linux; the stack holds, at `sp`:
+//!
 //! ```text
 //! higher addresses
-//! |  resume address, again        |  sp + 64 (+ 8 with `fp-control`)
-//! |  saved rbp                    |  sp + 56
-//! |  saved rbx                    |  sp + 48
-//! |  ExceptionList                |  sp + 40
-//! |  StackBase                    |  sp + 32
-//! |  StackLimit                   |  sp + 24
-//! |  DeallocationStack            |  sp + 16
-//! |  GuaranteedStackBytes         |  sp + 8
-//! | [MXCSR | x87 CW]              |  sp + 8, only with `fp-control`
-//! |  resume address               |  sp      <- ExecutionContext::stack_pointer
+//! |  resume address, again        |  sp + 56 (+ 8 with `fp-control`)
+//! |  saved rbp, again             |  sp + 48
+//! |  saved rbx, again             |  sp + 40
+//! |  ExceptionList                |  sp + 32
+//! |  StackBase                    |  sp + 24
+//! |  StackLimit                   |  sp + 16
+//! |  DeallocationStack            |  sp + 8
+//! |  GuaranteedStackBytes         |  sp + 0
+//! | [MXCSR | x87 CW]              |  sp + 0, only with `fp-control`
 //! lower addresses
 //! ```
 //!
-//! The second copy of the resume address, at the top, is for the unwinder
-//! (see below); it costs a `lea`, a `push` and an `add` per switch.
+//! The copies of the resume address, rbp and rbx are for the unwinder (see
+//! below), which reads only the stack; the continued side pops them back,
+//! so continuing a Windows context reads its stack as well as its
+//! context.
 //!
 //! # Unwinding
 //!
@@ -54,27 +58,27 @@
 //! `ExecutionContext`; its codes, applied by the unwinder in reverse order,
 //! say: the frame is at rbp (`setframe`); "rsp was saved at offset 0"
 //! (`savereg rsp`), which loads the link's saved stack pointer, moving the
-//! walk onto the resumer's stack; skip the resume address, FP control slot
-//! and TEB fields (`stackalloc`); pop rbx and rbp (`pushreg`); and return
-//! through the copy of the resume address at the top.
+//! walk onto the resumer's stack; skip the FP control slot and TEB fields
+//! (`stackalloc`); pop rbx and rbp (`pushreg`); and return through the copy
+//! of the resume address at the top.
 
 use core::arch::naked_asm;
 use core::mem::MaybeUninit;
 
 use super::{EntryFn, NewStack, place_frame};
 
-pub(crate) use super::x86_64_switch::{exit, stack_pointer};
+pub(crate) use super::x86_64_switch::{Registers, exit, stack_pointer};
 
-/// Pushes the unwinder's copy of the resume address (label `2`), rbp, rbx
-/// and the TEB's stack fields: the part of a saved context above the resume
-/// address (and the FP control slot).
+/// Pushes the unwinder's copies of the resume address (label `2`), rbp and
+/// rbx, and the TEB's stack fields: the part of a saved context on its
+/// stack above the FP control slot.
 macro_rules! save_registers_and_teb {
     () => {
         concat!(
             "lea rax, [rip + 2f]\n", // the resume address again, for the unwinder: the
             "push rax\n",            // trampoline's unwind codes return through it
-            "push rbp\n",            // not declarable as clobbered: by hand
-            "push rbx\n",            // likewise
+            "push rbp\n",            // the unwinder's copy of rbp
+            "push rbx\n",            // and of rbx
             "push qword ptr gs:[0x0]\n", // ExceptionList
             "push qword ptr gs:[0x8]\n", // StackBase: the stack's top
             "push qword ptr gs:[0x10]\n", // StackLimit: its committed bottom
@@ -102,21 +106,21 @@ macro_rules! restore_registers_and_teb {
 }
 
 /// Bytes of a saved context from its stack pointer up to the saved rbx:
-/// the resume address, the FP control slot and the five TEB fields.
+/// the FP control slot and the five TEB fields.
 macro_rules! below_saved_rbx {
     () => {
-        with_fp_control!("56", "48",)
+        with_fp_control!("48", "40",)
     };
 }
 
 x86_64_switches!(save: save_registers_and_teb!(), restore: restore_registers_and_teb!());
 
 /// The initial frame [`initial_frame`] writes below the stack's top. The
-/// first switch pops `trampoline`; [`sure_trampoline`] pops the TEB fields
-/// and starts with `rsp` at `padding`.
+/// first switch starts [`sure_trampoline`] with `rsp` at
+/// `guaranteed_stack_bytes`; it pops the TEB fields and goes on with `rsp`
+/// at `padding`.
 #[repr(C)]
 struct InitialFrame {
-    trampoline: usize,
     guaranteed_stack_bytes: usize,
     deallocation_stack: usize,
     stack_limit: usize,
@@ -135,10 +139,11 @@ struct InitialFrame {
     link: MaybeUninit<usize>,
 }
 
-static_assertions::const_assert_eq!(size_of::<InitialFrame>() % 16, 0);
+// 8 mod 16, so that `padding` puts `rsp` where the ABI wants it.
+static_assertions::const_assert_eq!(size_of::<InitialFrame>() % 16, 8);
 
 /// Writes the initial frame of a new context on `stack` and returns its
-/// saved stack pointer. The first switch into it enters
+/// saved stack pointer and registers. The first switch into it enters
 /// [`sure_trampoline`], which sets the TEB's stack fields to that stack and
 /// calls `entry(object, from)`.
 ///
@@ -154,12 +159,15 @@ static_assertions::const_assert_eq!(size_of::<InitialFrame>() % 16, 0);
 /// `stack.top` is 16-byte aligned, the `size_of::<InitialFrame>()` bytes
 /// below it are writable, and `stack.bottom..stack.top` is committed stack
 /// memory.
-pub(crate) unsafe fn initial_frame(stack: NewStack, entry: EntryFn, object: *mut u8) -> *mut u8 {
+pub(crate) unsafe fn initial_frame(
+    stack: NewStack,
+    entry: EntryFn,
+    object: *mut u8,
+) -> (*mut u8, Registers) {
     /// The page size of x86-64 Windows.
     const PAGE: usize = 4096;
     let bottom = stack.bottom as usize;
     let frame = InitialFrame {
-        trampoline: sure_trampoline as *const () as usize,
         guaranteed_stack_bytes: stack.guard.saturating_sub(PAGE),
         deallocation_stack: bottom - stack.guard,
         stack_limit: bottom,
@@ -172,7 +180,14 @@ pub(crate) unsafe fn initial_frame(stack: NewStack, entry: EntryFn, object: *mut
     };
     // SAFETY: `top` and the frame's bytes below it are as `place_frame`
     // requires, by this function's contract.
-    unsafe { place_frame(stack.top, frame) }
+    let stack_pointer = unsafe { place_frame(stack.top, frame) };
+    // rbx and rbp are the trampoline's to set.
+    let registers = Registers {
+        rip: sure_trampoline as *const () as usize,
+        rbx: 0,
+        rbp: 0,
+    };
+    (stack_pointer, registers)
 }
 
 /// The first code a new context runs, entered with `rsp` at the initial
@@ -207,8 +222,7 @@ unsafe extern "C" fn sure_trampoline() {
         ".seh_endprologue",
         "lea rax, [rip + 3f]",            // fake return address into this function
         "push rax",                       // rsp = 8 mod 16, as at a call
-        "jmp [rsp + 56]",                 // entry function (top - 16); the RSB keeps the
-                                          // switcher's entry
+        "jmp [rsp + 56]",                 // entry function (top - 16); a jmp: it never returns
         "3:",
         "ud2",                            // the entry function never returns
         ".seh_endproc",
