@@ -105,10 +105,9 @@ impl MachineContext {
     /// As `ExecutionContext::switch_to`.
     #[inline(always)]
     pub(crate) unsafe fn switch_to_taking(&self, target: &MachineContext) -> *const MachineContext {
-        let target_context = target;
-        let target = target.stack_pointer.replace(ptr::null_mut());
-        // SAFETY: as in `switch_to`; `target` is the value the cell held.
-        let from = unsafe { arch::switch_call(self.as_save(), target_context.as_target(), target) };
+        let target_sp = target.stack_pointer.replace(ptr::null_mut());
+        // SAFETY: as in `switch_to`; `target_sp` is the value the cell held.
+        let from = unsafe { arch::switch_call(self.as_save(), target.as_target(), target_sp) };
         from.cast()
     }
 

@@ -67,6 +67,26 @@ macro_rules! context_layout {
     };
 }
 
+/// Continues the context at rsi, whose stack pointer is rdx: its rbx,
+/// rbp and stack, then a jump to its resume address. The end of every
+/// switch and of `exit`.
+macro_rules! continue_context {
+    () => {
+        concat!(
+            "mov rbx, [rsi + ",
+            context_layout!(rbx),
+            "]\n", // the target's rbx,
+            "mov rbp, [rsi + ",
+            context_layout!(rbp),
+            "]\n",            // rbp
+            "mov rsp, rdx\n", // and stack
+            "jmp [rsi + ",
+            context_layout!(rip),
+            "]\n", // continue it there
+        )
+    };
+}
+
 /// What an x86-64 context keeps beside its stack pointer: where to resume,
 /// and the two callee-saved registers that no asm operand can name. Kept
 /// in the context rather than on the suspended stack, so that continuing a
@@ -127,10 +147,7 @@ macro_rules! x86_64_switches {
                     concat!("mov [rdi + ", context_layout!(rip), "], rax"), // resume address,
                     concat!("mov [rdi + ", context_layout!(rbx), "], rbx"), // rbx
                     concat!("mov [rdi + ", context_layout!(rbp), "], rbp"), // and rbp
-                    concat!("mov rbx, [rsi + ", context_layout!(rbx), "]"), // the target's rbx,
-                    concat!("mov rbp, [rsi + ", context_layout!(rbp), "]"), // rbp
-                    "mov rsp, rdx",                                     // and stack
-                    concat!("jmp [rsi + ", context_layout!(rip), "]"),  // continue it there
+                    continue_context!(),
                     "2:",
                     restore_fp_control!(),
                     $restore,
@@ -145,6 +162,7 @@ macro_rules! x86_64_switches {
         pub(crate) use switch_call as switch_return;
     };
 }
+
 /// The stack pointer register (see `crate::stack_pointer`).
 #[inline(always)]
 pub(crate) fn stack_pointer() -> usize {
@@ -166,10 +184,7 @@ pub(crate) unsafe fn exit(target: *const u8, target_sp: *mut u8) -> ! {
     unsafe {
         asm!(
             "xor edi, edi",                                     // nothing saved: a new target links to no one
-            concat!("mov rbx, [rsi + ", context_layout!(rbx), "]"), // the target's rbx,
-            concat!("mov rbp, [rsi + ", context_layout!(rbp), "]"), // rbp
-            "mov rsp, rdx",                                     // and stack
-            concat!("jmp [rsi + ", context_layout!(rip), "]"),  // continue it
+            continue_context!(),
             in("rsi") target,
             in("rdx") target_sp,
             options(noreturn),

@@ -41,9 +41,9 @@
 //! ```
 //!
 //! The copies of the resume address, rbp and rbx are for the unwinder (see
-//! below), which reads only the stack; the continued side pops them back,
-//! so continuing a Windows context reads its stack as well as its
-//! context.
+//! below), which reads only the stack; the continued side drops them,
+//! having had rbx and rbp from its context, and pops the TEB fields, so
+//! continuing a Windows context reads its stack as well as its context.
 //!
 //! # Unwinding
 //!
@@ -88,8 +88,8 @@ macro_rules! save_registers_and_teb {
     };
 }
 
-/// Pops what [`save_registers_and_teb`] pushed, back into the TEB and the
-/// registers.
+/// Pops the TEB fields [`save_registers_and_teb`] pushed back into the
+/// TEB, and drops the unwinder's copies above them.
 macro_rules! restore_registers_and_teb {
     () => {
         concat!(
@@ -98,9 +98,8 @@ macro_rules! restore_registers_and_teb {
             "pop qword ptr gs:[0x10]\n",
             "pop qword ptr gs:[0x8]\n",
             "pop qword ptr gs:[0x0]\n",
-            "pop rbx\n",
-            "pop rbp\n",
-            "add rsp, 8\n", // the unwinder's copy of the resume address
+            "add rsp, 24\n", // the unwinder's copies of rbx, rbp and the resume address:
+                             // the switch restored rbx and rbp from the context
         )
     };
 }
