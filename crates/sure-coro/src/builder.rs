@@ -177,26 +177,26 @@ impl Builder {
         F: FnOnce(&mut SuspendHandle<I, Y>, I) -> R,
     {
         let name = self.name.take().map(String::into_boxed_str);
-        let (stack, pooled) = self.into_stack()?;
-        Ok(assemble(stack, pooled, name, body))
+        let (stack, lease) = self.into_stack()?;
+        Ok(assemble(stack, lease, name, body))
     }
 
-    /// The stack to build on, and whether it goes back to the thread's pool
-    /// of its size when the coroutine is dropped: a stack of the caller's
-    /// does not, one taken from a pool (or mapped because the pool of its
-    /// size was empty) does. Always inlined: with more than one caller the
+    /// The stack to build on, and where it goes when the coroutine is
+    /// dropped: a stack of the caller's is freed, one taken from a pool (or
+    /// mapped because the pool of its size was empty) goes back to the pool
+    /// of its size. Always inlined: with more than one caller the
     /// compiler kept it out of line, and a sized create paid a call and its
     /// result's trip through memory (19 ns against 14 for the default).
     #[inline(always)]
-    fn into_stack(self) -> Result<(Stack, bool), StackError> {
+    fn into_stack(self) -> Result<(Stack, Lease), StackError> {
         match (self.stack, self.stack_size) {
             (Some(stack), _) => {
                 // A pooled or mapped stack prepares the thread (`pool::map`).
                 crate::thread_exit::prepare();
-                Ok((stack, false))
+                Ok((stack, Lease::Owned))
             }
-            (None, None | Some(DEFAULT_STACK_SIZE)) => Ok((pool::take()?, true)),
-            (None, Some(bytes)) => Ok((pool::take_sized(bytes)?, true)),
+            (None, None | Some(DEFAULT_STACK_SIZE)) => Ok((pool::take()?, Lease::Default)),
+            (None, Some(bytes)) => Ok((pool::take_sized(bytes)?, Lease::Pooled)),
         }
     }
 }
@@ -213,12 +213,13 @@ pub(crate) fn context_guard(stack: &Stack) -> usize {
     }
 }
 
-/// Puts `body` on `stack` and wraps both in a coroutine: the one place
-/// every constructor ends up.
+/// Puts `body` on `stack`, which goes where `lease` says once the coroutine
+/// is done with it (named, if `name` is given), and wraps both in a
+/// coroutine: the one place every constructor ends up.
 #[inline]
 pub(crate) fn assemble<I, Y, R, F>(
     stack: Stack,
-    pooled: bool,
+    lease: Lease,
     name: Option<Box<str>>,
     body: F,
 ) -> Coroutine<I, Y, R>
@@ -235,9 +236,9 @@ where
     if Root::<F, I, Y, R>::FOOTPRINT <= sure_stack::MIN_STACK_SIZE / 64
         || Root::<F, I, Y, R>::FOOTPRINT <= stack.len() / 64
     {
-        install(stack, pooled, name, body)
+        install(stack, lease, name, body)
     } else {
-        install(stack, pooled, name, Box::new(body))
+        install(stack, lease, name, Box::new(body))
     }
 }
 
@@ -245,7 +246,7 @@ where
 #[inline]
 fn install<I, Y, R, F>(
     stack: Stack,
-    pooled: bool,
+    lease: Lease,
     name: Option<Box<str>>,
     body: F,
 ) -> Coroutine<I, Y, R>
@@ -281,7 +282,7 @@ where
     }
     let tenancy = Tenancy {
         stack: ManuallyDrop::new(stack),
-        lease: Lease::new(pooled, named),
+        lease: if named { lease.named() } else { lease },
     };
     // SAFETY: the region is the stack's, unused, and the stack moves into
     // the root, which the coroutine keeps for as long as the body may run;

@@ -196,7 +196,7 @@ pub(crate) unsafe fn vacate<I, Y, R>(header: NonNull<Header<I, Y, R>>) -> (Stack
     // cleared in place, so the stack is read out only once.
     unsafe {
         let tenancy = &raw mut (*header.as_ptr()).tenancy;
-        if (*tenancy).lease.named() {
+        if (*tenancy).lease.is_named() {
             (*tenancy).stack.clear_name();
         }
         (
@@ -207,7 +207,7 @@ pub(crate) unsafe fn vacate<I, Y, R>(header: NonNull<Header<I, Y, R>>) -> (Stack
 }
 
 /// Releases the stack of a coroutine whose body has ended: back to the
-/// thread's pool, or unmapped.
+/// thread's pools, or unmapped.
 ///
 /// # Safety
 /// As [`vacate`].
@@ -217,19 +217,19 @@ pub(crate) unsafe fn release<I, Y, R>(header: NonNull<Header<I, Y, R>>) {
     // clear, so moving it out is all `vacate` would do.
     unsafe {
         let tenancy = &raw mut (*header.as_ptr()).tenancy;
-        if (*tenancy).lease == Lease::Pooled {
-            pool::give_back(ManuallyDrop::take(&mut (*tenancy).stack));
+        if (*tenancy).lease == Lease::Default {
+            pool::give_back_default(ManuallyDrop::take(&mut (*tenancy).stack));
         } else {
             release_otherwise(header);
         }
     }
 }
 
-/// [`release`] for a named stack, or one not from the pool.
+/// [`release`] for a stack of another size, a named one, or one not from
+/// the pools. Out of line, so that the default path tests the lease once.
 ///
 /// # Safety
 /// As [`vacate`].
-#[cold]
 #[inline(never)]
 unsafe fn release_otherwise<I, Y, R>(header: NonNull<Header<I, Y, R>>) {
     // SAFETY: by the contract.

@@ -111,13 +111,16 @@ pub(crate) struct Tenancy {
     pub(crate) lease: Lease,
 }
 
-/// Whether a coroutine's stack goes back to the thread's pool, and whether
+/// Whether a coroutine's stack goes back to the thread's pools, and whether
 /// the label at its top holds a name (cleared when the stack is released).
-/// One byte, so that a drop tells the common case, an unnamed pooled
-/// stack, with one comparison.
+/// One byte, so that a drop tells the common case, an unnamed default-size
+/// pooled stack, with one comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Lease {
-    /// From the pool, back to the pool.
+    /// A default-size stack from the pool, back through its hot slot
+    /// without a size to compare: what `Coroutine::new` builds on.
+    Default,
+    /// From the pool of its size, back to that pool.
     Pooled,
     /// From the pool, with a name.
     PooledNamed,
@@ -128,23 +131,22 @@ pub(crate) enum Lease {
 }
 
 impl Lease {
-    /// The lease of a stack that is `pooled` or not, `named` or not.
-    pub(crate) fn new(pooled: bool, named: bool) -> Lease {
-        match (pooled, named) {
-            (true, false) => Lease::Pooled,
-            (true, true) => Lease::PooledNamed,
-            (false, false) => Lease::Owned,
-            (false, true) => Lease::OwnedNamed,
+    /// This lease for a stack whose label holds a name.
+    pub(crate) fn named(self) -> Lease {
+        if self.pooled() {
+            Lease::PooledNamed
+        } else {
+            Lease::OwnedNamed
         }
     }
 
-    /// Whether the stack goes back to the thread's pool.
+    /// Whether the stack goes back to the thread's pools.
     pub(crate) fn pooled(self) -> bool {
-        matches!(self, Lease::Pooled | Lease::PooledNamed)
+        matches!(self, Lease::Default | Lease::Pooled | Lease::PooledNamed)
     }
 
     /// Whether the stack's label holds a name.
-    pub(crate) fn named(self) -> bool {
+    pub(crate) fn is_named(self) -> bool {
         matches!(self, Lease::PooledNamed | Lease::OwnedNamed)
     }
 }

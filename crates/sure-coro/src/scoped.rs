@@ -11,6 +11,7 @@ use crate::coroutine::{Coroutine, CoroutineResult, CoroutineState};
 use crate::generator::Generator;
 use crate::handle::SuspendHandle;
 use crate::pool;
+use crate::root::Lease;
 
 /// A coroutine whose body, and the values it passes, may borrow the
 /// caller's data: a generator over a `&[T]`, a parser over a `&str`, a
@@ -238,7 +239,7 @@ impl<'a, I: 'a, Y: 'a, R: 'a> ScopedCoroutine<'a, I, Y, R> {
         F: FnOnce(&mut SuspendHandle<I, Y>, I) -> R + 'a,
     {
         let stack = pool::take_or_panic("ScopedCoroutine::new", "sure_coro::Builder::build_scoped");
-        ScopedCoroutine::from_inner(assemble(stack, true, None, body))
+        ScopedCoroutine::from_inner(assemble(stack, Lease::Default, None, body))
     }
 
     /// Wraps a coroutine built by [`assemble`] from a body that may borrow

@@ -252,6 +252,30 @@ fn the_default_size_still_goes_to_the_default_pool() {
     });
 }
 
+/// The default pool keeps the newest idle stack in a slot of its own, in
+/// front of its list: counted in the capacity however it changes, which
+/// `with_thread_pool`'s `len` cannot show (the slot's stack joins the list
+/// while the pool is lent).
+#[test]
+fn the_default_pool_keeps_at_most_its_capacity_counting_its_newest_stack() {
+    on_fresh_thread(|| {
+        for capacity in [4, 1, 0, 2] {
+            with_thread_pool(|p| p.set_capacity(capacity));
+            run_many_and_drop(DEFAULT_STACK_SIZE, 10);
+            assert_eq!(
+                reused_of_next(DEFAULT_STACK_SIZE, 10),
+                capacity,
+                "capacity {capacity}"
+            );
+        }
+        // Lowered while both the slot and the list hold stacks.
+        with_thread_pool(|p| p.set_capacity(8));
+        run_many_and_drop(DEFAULT_STACK_SIZE, 10);
+        with_thread_pool(|p| p.set_capacity(3));
+        assert_eq!(reused_of_next(DEFAULT_STACK_SIZE, 10), 3);
+    });
+}
+
 #[test]
 fn caller_provided_stacks_of_other_sizes_are_not_pooled() {
     on_fresh_thread(|| {

@@ -208,11 +208,25 @@ impl Stack {
         }
     }
 
-    /// Gives the stack up to a pool's free list: its bottom, all that
-    /// [`from_idle`](Stack::from_idle) needs beside the length, which a
-    /// pool's stacks share. The stack stays mapped and registered.
+    /// Gives the stack up as its bottom, one word, for a free list of
+    /// stacks that share a length (as [`StackPool`](crate::StackPool) and
+    /// sure-coro's pools keep them): the stack stays mapped and
+    /// registered, owned by whoever holds the pointer.
+    /// [`from_idle`](Stack::from_idle) takes it back; a pointer never taken
+    /// back leaks the stack.
+    ///
+    /// ```
+    /// let stack = sure_stack::Stack::allocate_at_least(sure_stack::MIN_STACK_SIZE)?;
+    /// let len = stack.len();
+    /// let bottom = stack.into_idle();
+    /// // SAFETY: `bottom` came from `into_idle` on a stack of `len` bytes,
+    /// // and is taken back once.
+    /// let stack = unsafe { sure_stack::Stack::from_idle(bottom, len) };
+    /// assert_eq!(stack.bottom(), bottom);
+    /// # Ok::<(), sure_stack::StackError>(())
+    /// ```
     #[inline]
-    pub(crate) fn into_idle(self) -> NonNull<u8> {
+    pub fn into_idle(self) -> NonNull<u8> {
         core::mem::ManuallyDrop::new(self).bottom
     }
 
@@ -222,7 +236,7 @@ impl Stack {
     /// `bottom` came from `into_idle` on a stack of `len` usable bytes, and
     /// is taken back at most once.
     #[inline]
-    pub(crate) unsafe fn from_idle(bottom: NonNull<u8>, len: usize) -> Stack {
+    pub unsafe fn from_idle(bottom: NonNull<u8>, len: usize) -> Stack {
         Stack { bottom, len }
     }
 

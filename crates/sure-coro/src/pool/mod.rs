@@ -26,6 +26,11 @@
 //! - A stack given with [`Builder::stack`] is the caller's: it is freed when
 //!   its coroutine is dropped, never pooled.
 //!
+//! Within those bounds, the newest idle stack of the default size, and of
+//! the other size used last, waits in a slot of its own in front of its
+//! pool (`hot`), so that a loop that creates and drops coroutines takes and
+//! gives back its stack with one load and one store, counting nothing.
+//!
 //! Beyond those bounds, stacks are unmapped. At thread exit the idle
 //! stacks are freed; after that (a coroutine dropped by a later
 //! thread-local destructor), taking a stack maps a fresh one and giving
@@ -46,6 +51,7 @@
 //! [`Builder::stack_size`]: crate::Builder::stack_size
 //! [`Builder::stack`]: crate::Builder::stack
 
+mod hot;
 mod sized;
 
 use std::cell::{Cell, UnsafeCell};
@@ -54,6 +60,7 @@ use std::mem::{self, ManuallyDrop};
 
 use sure_stack::{DEFAULT_STACK_SIZE, Stack, StackError, StackPool};
 
+use hot::HotSlot;
 use sized::SizedPools;
 
 thread_local! {
@@ -70,6 +77,12 @@ thread_local! {
 /// `ManuallyDrop`), so std gives the thread-local none either, and reaching
 /// it tests nothing; [`Closer`] frees the stacks instead.
 struct ThreadPools {
+    /// The newest idle default-size stack, in front of `default`; off
+    /// while the pools are not open or `default` keeps nothing. Together
+    /// they keep at most `default`'s capacity: while the slot is on, the
+    /// pool holds at most `capacity - 1`, so a stack given back always
+    /// fits into an empty slot without a count to check.
+    hot: HotSlot,
     /// The pool of default-size stacks.
     default: UnsafeCell<ManuallyDrop<StackPool>>,
     /// The pools of the other sizes.
@@ -93,6 +106,7 @@ enum State {
 impl ThreadPools {
     const fn new() -> ThreadPools {
         ThreadPools {
+            hot: HotSlot::off(),
             default: UnsafeCell::new(ManuallyDrop::new(StackPool::with_default_size())),
             sized: UnsafeCell::new(ManuallyDrop::new(SizedPools::new())),
             state: Cell::new(State::Unopened),
@@ -115,8 +129,50 @@ impl ThreadPools {
             let open = !crate::thread_exit::is_exiting() && CLOSER.try_with(|_| ()).is_ok();
             self.state
                 .set(if open { State::Open } else { State::Closed });
+            self.settle_hot();
         }
         self.state.get() == State::Open
+    }
+
+    /// Runs `f` on the pool of default-size stacks.
+    ///
+    /// # Safety
+    /// As [`with_pool`].
+    #[inline(always)]
+    unsafe fn with_default<T>(&self, f: impl FnOnce(&mut StackPool) -> T) -> T {
+        // SAFETY: only this reaches the pool (beside `Closer`, which runs
+        // between other code), and by its contract no other borrow of it is
+        // alive while `f` runs.
+        f(unsafe { &mut *self.default.get() })
+    }
+
+    /// Moves the hot slot's stack into the default pool in place, so that
+    /// the pool holds every idle default-size stack: to lend the pool out,
+    /// or to measure it. [`settle_hot`](ThreadPools::settle_hot) takes the
+    /// newest back.
+    fn lend_hot(&self) {
+        if let Some(stack) = self.hot.take(DEFAULT_STACK_SIZE) {
+            // SAFETY: returning a stack runs no user code.
+            unsafe { self.with_default(|pool| pool.give_back(stack)) };
+        }
+    }
+
+    /// Turns the hot slot on if the pools are open and the default pool in
+    /// place keeps stacks (off otherwise), and moves the pool's newest
+    /// stack into it: that leaves the pool at most `capacity - 1` (it never
+    /// holds more than its capacity), room for the slot's next stack.
+    fn settle_hot(&self) {
+        self.lend_hot();
+        // SAFETY: moving a stack out of the pool runs no user code.
+        unsafe {
+            self.with_default(|pool| {
+                let on = self.state.get() == State::Open && pool.capacity() > 0;
+                self.hot.turn(on);
+                if on && let Some(stack) = pool.take_idle() {
+                    self.hot.put(stack);
+                }
+            });
+        }
     }
 }
 
@@ -129,6 +185,8 @@ impl Drop for Closer {
     fn drop(&mut self) {
         with_pools(|pools| {
             pools.state.set(State::Closed);
+            // Off, and its stack into the pool, freed below.
+            pools.settle_hot();
             // SAFETY: a thread-local destructor runs between other code,
             // not inside `with_pool` or `with_sized`, so nothing borrows
             // the pools; each pool is replaced by an empty one, and the
@@ -169,12 +227,8 @@ fn with_pools<T>(f: impl FnOnce(&ThreadPools) -> T) -> T {
 /// drops coroutines is not supported.
 #[inline(always)]
 unsafe fn with_pool<T>(f: impl FnOnce(&mut StackPool) -> T) -> T {
-    with_pools(|pools| {
-        // SAFETY: only `with_pool` reaches the pool (beside `Closer`, which
-        // runs between other code), and by its contract no other borrow of
-        // it is alive while `f` runs.
-        f(unsafe { &mut *pools.default.get() })
-    })
+    // SAFETY: by this function's contract.
+    with_pools(|pools| unsafe { pools.with_default(f) })
 }
 
 /// Runs `f` on this thread's pools of the other sizes.
@@ -234,8 +288,11 @@ const SIZED_IDLE_BYTES: usize = 16 * 1024 * 1024;
 /// assert!(with_thread_pool(|pool| pool.len()) <= 4);
 /// ```
 pub fn with_thread_pool<T>(f: impl FnOnce(&mut StackPool) -> T) -> T {
-    // SAFETY: replacing the pool runs no user code (`f` runs after).
-    let pool = unsafe { with_pool(|pool| mem::replace(pool, StackPool::with_default_size())) };
+    let pool = with_pools(|pools| {
+        pools.lend_hot();
+        // SAFETY: replacing the pool runs no user code (`f` runs after).
+        unsafe { pools.with_default(|pool| mem::replace(pool, StackPool::with_default_size())) }
+    });
     let mut lent = Lent(pool);
     f(&mut lent.0)
 }
@@ -267,15 +324,23 @@ pub fn with_thread_pool<T>(f: impl FnOnce(&mut StackPool) -> T) -> T {
 /// # Errors
 /// As [`StackPool::peak_usage`].
 pub fn pooled_stack_usage() -> io::Result<Vec<(usize, usize)>> {
-    // SAFETY: measuring the pools' stacks runs no user code.
-    let default = unsafe { with_pool(|pool| usage_of(pool)) };
+    let default = with_pools(|pools| {
+        pools.lend_hot();
+        // SAFETY: measuring the pool's stacks runs no user code.
+        let usage = unsafe { pools.with_default(|pool| usage_of(pool)) };
+        pools.settle_hot();
+        usage
+    });
     // SAFETY: as above.
     let sized = unsafe {
         with_sized(|pools| {
-            pools
+            pools.turn_hot_off();
+            let usage = pools
                 .least_recently_used_first()
                 .filter_map(usage_of)
-                .collect::<Vec<_>>()
+                .collect::<Vec<_>>();
+            pools.turn_hot_on();
+            usage
         })
     };
     default.into_iter().chain(sized).collect()
@@ -305,8 +370,13 @@ impl Drop for Lent {
             // freed too (dropping the pool), and the stand-in stays.
             return;
         }
-        // SAFETY: swapping pools runs no user code.
-        let mut stand_in = unsafe { with_pool(move |slot| mem::replace(slot, pool)) };
+        let mut stand_in = with_pools(|pools| {
+            // SAFETY: swapping pools runs no user code.
+            let stand_in = unsafe { pools.with_default(move |slot| mem::replace(slot, pool)) };
+            // The pool's capacity may have changed.
+            pools.settle_hot();
+            stand_in
+        });
         while let Some(stack) = stand_in.take_idle() {
             give_back(stack);
         }
@@ -317,30 +387,29 @@ impl Drop for Lent {
 /// pool is empty.
 #[inline]
 pub(crate) fn take() -> Result<Stack, StackError> {
-    match take_idle() {
+    match take_hot() {
         Some(stack) => Ok(stack),
-        None => map(DEFAULT_STACK_SIZE),
+        None => take_listed(),
     }
 }
 
 /// A default-size stack for a constructor that panics when none can be
-/// had (`constructor`, whose fallible form is `builder`): from the pool
-/// inline, mapped out of line.
+/// had (`constructor`, whose fallible form is `builder`): from the hot
+/// slot inline, from the pool or mapped out of line.
 #[inline(always)]
 #[track_caller]
 pub(crate) fn take_or_panic(constructor: &'static str, builder: &'static str) -> Stack {
-    match take_idle() {
+    match take_hot() {
         Some(stack) => stack,
-        None => map_or_panic(constructor, builder),
+        None => take_listed_or_panic(constructor, builder),
     }
 }
 
-/// [`take_or_panic`]'s way when the pool has no idle stack.
-#[cold]
+/// [`take_or_panic`]'s way when the hot slot is empty.
 #[inline(never)]
 #[track_caller]
-fn map_or_panic(constructor: &'static str, builder: &'static str) -> Stack {
-    map(DEFAULT_STACK_SIZE).unwrap_or_else(|error| {
+fn take_listed_or_panic(constructor: &'static str, builder: &'static str) -> Stack {
+    take_listed().unwrap_or_else(|error| {
         panic!(
             "{constructor} could not get a stack: {error} \
              ({builder} returns this error instead of panicking)"
@@ -348,12 +417,22 @@ fn map_or_panic(constructor: &'static str, builder: &'static str) -> Stack {
     })
 }
 
-/// An idle stack from this thread's pool, if it has one: the
-/// allocation-free fast path.
-#[inline]
-fn take_idle() -> Option<Stack> {
+/// The stack in the hot slot, if it holds one: the allocation-free fast
+/// path.
+#[inline(always)]
+fn take_hot() -> Option<Stack> {
+    with_pools(|pools| pools.hot.take(DEFAULT_STACK_SIZE))
+}
+
+/// [`take`] when the hot slot is empty: the pool's newest idle stack, or a
+/// fresh one.
+#[inline(never)]
+fn take_listed() -> Result<Stack, StackError> {
     // SAFETY: taking a stack runs no user code.
-    unsafe { with_pool(StackPool::take_idle) }
+    match unsafe { with_pool(StackPool::take_idle) } {
+        Some(stack) => Ok(stack),
+        None => map(DEFAULT_STACK_SIZE),
+    }
 }
 
 /// A stack of at least `bytes` usable bytes from the pool of its rounded
@@ -408,27 +487,56 @@ pub(crate) fn map(bytes: usize) -> Result<Stack, StackError> {
 /// full (or the thread's idle stacks have been freed for its exit).
 #[inline]
 pub(crate) fn give_back(stack: Stack) {
-    if with_pools(|pools| pools.state.get()) != State::Open {
-        give_back_unopened(stack);
+    if stack.len() == DEFAULT_STACK_SIZE {
+        give_back_default(stack);
+    } else if with_pools(|pools| pools.state.get()) == State::Open {
+        give_back_sized(stack);
     } else {
-        // SAFETY: returning a stack, or freeing it when the pool is full,
-        // runs no user code. The default pool's size is always
-        // DEFAULT_STACK_SIZE (`Lent` sees to it); comparing with the field
-        // lets the compiler merge this test with `give_back`'s own.
-        let other_size = unsafe {
-            with_pool(|pool| {
-                if stack.len() == pool.stack_size() {
-                    pool.give_back(stack);
-                    None
-                } else {
-                    Some(stack)
-                }
-            })
-        };
-        if let Some(stack) = other_size {
-            give_back_sized(stack);
-        }
+        give_back_unopened(stack);
     }
+}
+
+/// [`give_back`] for a default-size stack: into the hot slot inline when
+/// it is empty, past it out of line.
+#[inline(always)]
+pub(crate) fn give_back_default(stack: Stack) {
+    if let Err(stack) = with_pools(|pools| pools.hot.give(stack)) {
+        give_back_past_hot(stack);
+    }
+}
+
+/// [`give_back_default`] when the hot slot holds a stack or is off. A held
+/// stack makes way for the newer one and goes to the pool, if that leaves
+/// the pool room for the slot's next stack (see [`ThreadPools::hot`]); an
+/// off slot leaves the stack to the pool's own capacity, once the pools
+/// are open.
+#[inline(never)]
+fn give_back_past_hot(stack: Stack) {
+    if !with_pools(ThreadPools::open) {
+        // The thread's idle stacks were freed for its exit: so is this.
+        return;
+    }
+    with_pools(|pools| {
+        let older = if pools.hot.is_on() {
+            let older = pools.hot.take(DEFAULT_STACK_SIZE);
+            pools.hot.put(stack);
+            older
+        } else {
+            Some(stack)
+        };
+        let Some(older) = older else { return };
+        let keep_room = pools.hot.is_on();
+        // SAFETY: returning a stack, or freeing it, runs no user code.
+        unsafe {
+            pools.with_default(|pool| {
+                if !keep_room || pool.len() + 1 < pool.capacity() {
+                    pool.give_back(older);
+                } else {
+                    drop(older);
+                }
+            });
+        }
+    });
 }
 
 /// [`give_back`] for a size other than the default: the recent size's

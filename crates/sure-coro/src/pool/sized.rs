@@ -3,13 +3,15 @@
 //! freed first.
 //!
 //! The pool of the size used last is kept apart from the others, with the
-//! size last asked of it, so that a program creating coroutines of one size
-//! in a loop neither rounds that size again nor searches: it pays a
-//! comparison or two more per create and drop than the default size does.
-//! Only a change of size searches the others (at most [`MAX_SIZES`]).
+//! size last asked of it and a hot slot in front of it, so that a program
+//! creating coroutines of one size in a loop neither rounds that size again
+//! nor searches: it pays a comparison or two more per create and drop than
+//! the default size does. Only a change of size searches the others (at
+//! most [`MAX_SIZES`]).
 
 use sure_stack::{DEFAULT_STACK_SIZE, Stack, StackPool};
 
+use super::hot::HotSlot;
 use super::{MAX_SIZES, SIZED_IDLE_BYTES};
 
 /// Idle stacks of sizes other than the default, one [`StackPool`] per
@@ -19,6 +21,12 @@ pub(super) struct SizedPools {
     /// there is one, a stand-in ([`is_stand_in`]), so that the fast paths
     /// test a size and not also whether there is a pool.
     recent: StackPool,
+    /// An idle stack of the recent pool's size in front of it, or room for
+    /// one. On only while the bounds leave room for it: its stack, held or
+    /// not, is counted in `idle_bytes`, and leaves the recent pool one
+    /// stack short of its capacity, so that a stack given back fits into
+    /// an empty slot without a count to check.
+    hot: HotSlot,
     /// The other sizes' pools, the least recently used first. A size keeps
     /// its place while its pool is empty (its stacks are in use), until
     /// evicted.
@@ -35,6 +43,7 @@ impl SizedPools {
     pub(super) const fn new() -> SizedPools {
         SizedPools {
             recent: StackPool::with_default_size(),
+            hot: HotSlot::off(),
             older: Vec::new(),
             idle_bytes: 0,
             asked: 0,
@@ -67,20 +76,64 @@ impl SizedPools {
     /// used of the older ones.
     fn make_recent(&mut self, pool: StackPool) -> Option<&mut StackPool> {
         self.asked = 0;
+        self.turn_hot_off();
         let replaced = std::mem::replace(&mut self.recent, pool);
         if !is_stand_in(&replaced) {
             self.older.push(replaced);
         }
+        self.turn_hot_on();
         Some(&mut self.recent)
+    }
+
+    /// Moves the hot slot's stack into the recent pool and gives up the
+    /// room kept for it: the pool then holds every idle stack of its size
+    /// (to be measured, replaced or freed).
+    pub(super) fn turn_hot_off(&mut self) {
+        if !self.hot.is_on() {
+            return;
+        }
+        let size = self.recent.stack_size();
+        match self.hot.take(size) {
+            // Kept: the pool had room for it, and its bytes are counted.
+            Some(stack) => self.recent.give_back(stack),
+            None => self.idle_bytes -= size,
+        }
+        self.hot.turn(false);
+    }
+
+    /// Turns the hot slot on, empty, if the bounds leave room for one more
+    /// stack of the recent pool's size.
+    pub(super) fn turn_hot_on(&mut self) {
+        let size = self.recent.stack_size();
+        if !self.hot.is_on()
+            && !is_stand_in(&self.recent)
+            && self.recent.len() < self.recent.capacity()
+            && self.idle_bytes + size <= SIZED_IDLE_BYTES
+        {
+            self.idle_bytes += size;
+            self.hot.turn(true);
+        }
+    }
+
+    /// The recent pool's newest idle stack: the hot slot's, or its own.
+    #[inline(always)]
+    fn take_recent(&mut self) -> Option<Stack> {
+        let size = self.recent.stack_size();
+        if let Some(stack) = self.hot.take(size) {
+            return Some(stack);
+        }
+        let stack = self.recent.take_idle()?;
+        self.idle_bytes -= size;
+        Some(stack)
     }
 
     /// The most recently returned idle stack of `size` usable bytes, the
     /// rounded length of `asked`.
     #[inline]
     pub(super) fn take_idle(&mut self, size: usize, asked: usize) -> Option<Stack> {
-        let stack = self.touch(size)?.take_idle()?;
+        self.touch(size)?;
+        let stack = self.take_recent()?;
         self.asked = asked;
-        self.idle_bytes -= size;
         Some(stack)
     }
 
@@ -91,10 +144,7 @@ impl SizedPools {
         if asked != self.asked || asked == 0 {
             return None;
         }
-        let pool = &mut self.recent;
-        let stack = pool.take_idle()?;
-        self.idle_bytes -= pool.stack_size();
-        Some(stack)
+        self.take_recent()
     }
 
     /// The pools, the least recently used first.
@@ -107,17 +157,13 @@ impl SizedPools {
     /// recently used sizes' idle stacks to make room; frees it otherwise.
     #[inline]
     pub(super) fn give_back(&mut self, stack: Stack) {
-        let size = stack.len();
-        // The loop's case, tested field by field so that nothing but the
-        // stack's two words is live: the recent pool is this size's and has
-        // room, within the byte budget.
-        let pool = &mut self.recent;
-        if pool.stack_size() == size
-            && pool.len() < pool.capacity()
-            && self.idle_bytes + size <= SIZED_IDLE_BYTES
-        {
-            pool.give_back(stack);
-            self.idle_bytes += size;
+        // The loop's case: the recent pool is this size's, and its hot
+        // slot is empty.
+        if self.recent.stack_size() == stack.len() {
+            match self.hot.give(stack) {
+                Ok(()) => {}
+                Err(stack) => self.give_back_making_room(stack),
+            }
         } else {
             self.give_back_making_room(stack);
         }
@@ -143,7 +189,11 @@ impl SizedPools {
             };
             self.make_recent(pool);
         }
-        if self.recent.len() >= self.recent.capacity() {
+        let Err(stack) = self.hot.give(stack) else {
+            return;
+        };
+        // Room in the pool, beside the hot slot's.
+        if self.recent.len() + usize::from(self.hot.is_on()) >= self.recent.capacity() {
             return;
         }
         // Free the other sizes' idle stacks, least recently used first,
@@ -170,6 +220,13 @@ impl SizedPools {
             let oldest = self.older.remove(0);
             self.idle_bytes -= oldest.len() * oldest.stack_size();
         }
+    }
+}
+
+impl Drop for SizedPools {
+    /// Frees the hot slot's stack with the recent pool's.
+    fn drop(&mut self) {
+        self.turn_hot_off();
     }
 }
 
