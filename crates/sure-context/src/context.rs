@@ -427,13 +427,12 @@ impl ExecutionContext {
         // aligned, at least MIN_SETUP_BYTES above its bottom, so the initial frame's
         // bytes below it are in the writable region the caller provided.
         let machine = unsafe {
-            MachineContext::setup(
+            MachineContext::setup::<T>(
                 arch::NewStack {
                     bottom: stack.cast::<u8>().as_ptr(),
                     guard,
                     top: stack.cast::<u8>().as_ptr().add(usable),
                 },
-                enter::<T>,
                 trampoline.as_ptr().cast(),
             )
         };
@@ -627,14 +626,15 @@ impl fmt::Debug for ExecutionContext {
 }
 
 /// The sanitizer part of the context the machine switch says continued us
-/// (null after an exit).
+/// (null after an exit, which reports `arch::exited()`).
 ///
 /// # Safety
-/// `from` is null, or the machine part of a live `ExecutionContext`: the
-/// save location of the switch that continued us, suspended since.
+/// `from` is `arch::exited()`, or the machine part of a live
+/// `ExecutionContext`: the save location of the switch that continued us,
+/// suspended since.
 #[inline(always)]
 unsafe fn sanitizer_of(from: *const MachineContext) -> *const SanitizerContext {
-    if from.is_null() {
+    if from.cast() == arch::exited() {
         ptr::null()
     } else {
         // SAFETY: the machine part is the first field of a `repr(C)`
@@ -643,14 +643,15 @@ unsafe fn sanitizer_of(from: *const MachineContext) -> *const SanitizerContext {
     }
 }
 
-/// The entry function the trampoline jumps to: completes the switch into
-/// the new context, then calls `run` on the object.
+/// The entry function a new context's trampoline jumps to: completes the
+/// switch into the new context, then calls `run` on the object. Never
+/// returns.
 ///
 /// # Safety
 /// `trampoline` is the pointer given to [`ExecutionContext::setup`], valid
 /// by its contract; `from` is the save location of the switch that started
-/// us (null after an exit), as the trampoline passes it.
-unsafe extern "C" fn enter<T: Trampoline>(trampoline: *mut u8, from: *mut u8) -> ! {
+/// us (`arch::exited()` after an exit), as the trampoline passes it.
+pub(crate) unsafe extern "C" fn enter<T: Trampoline>(trampoline: *mut u8, from: *mut u8) -> ! {
     // SAFETY: the first switch into this context has just arrived, from
     // the context at `from` (a switch saves into its context's first word).
     unsafe { SanitizerContext::after_start(sanitizer_of(from.cast())) };

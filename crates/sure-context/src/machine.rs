@@ -6,6 +6,7 @@ use core::cell::{Cell, UnsafeCell};
 use core::mem::MaybeUninit;
 use core::ptr;
 
+use crate::Trampoline;
 use crate::arch;
 
 /// A suspended execution's saved stack pointer and the registers the
@@ -39,18 +40,15 @@ impl MachineContext {
         }
     }
 
-    /// A fresh context whose first switch calls `entry(object, from)` on
-    /// `stack`, below its top (see [`arch::initial_frame`]).
+    /// A fresh context whose first switch calls
+    /// [`enter::<T>`](crate::context::enter)`(object, from)` on `stack`,
+    /// below its top (see [`arch::initial_frame`]).
     ///
     /// # Safety
     /// As [`arch::initial_frame`].
-    pub(crate) unsafe fn setup(
-        stack: arch::NewStack,
-        entry: arch::EntryFn,
-        object: *mut u8,
-    ) -> Self {
+    pub(crate) unsafe fn setup<T: Trampoline>(stack: arch::NewStack, object: *mut u8) -> Self {
         // SAFETY: forwarded to the caller.
-        let (stack_pointer, registers) = unsafe { arch::initial_frame(stack, entry, object) };
+        let (stack_pointer, registers) = unsafe { arch::initial_frame::<T>(stack, object) };
         MachineContext {
             stack_pointer: Cell::new(stack_pointer),
             registers: UnsafeCell::new(MaybeUninit::new(registers)),

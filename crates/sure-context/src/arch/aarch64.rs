@@ -27,8 +27,8 @@
 //!   entry that the target's `bl` pushed: the pair stays in step.
 //! - [`exit`] saves nothing.
 //!
-//! The arriving side finds the switcher's save location in x0 (zero after
-//! an exit), as x86-64 finds it in rdi.
+//! The arriving side finds the switcher's save location in x0 (the
+//! end-of-stack stand-in after an exit), as x86-64 finds it in rdi.
 //!
 //! x20-x28 are declared clobbered, and `clobber_abi("C")` covers x0-x18,
 //! x30 and all of v0-v31 (so the callee-saved d8-d15 too). x19 (LLVM's
@@ -202,16 +202,18 @@ unsafe extern "C" fn sure_switch_call() {
 #[unsafe(naked)]
 unsafe extern "C" fn sure_exit() {
     naked_asm!(
-        "mov x0, xzr",     // nothing was saved: a new target links to no one
-        "ldr x30, [x1]",   // the target's resume address
-        "add sp, x1, #16", // the target's stack, resume address popped
-        "ret",             // continue there
+        "adrp x0, {end}",          // nothing was saved: the stand-in, which a new
+        "add x0, x0, :lo12:{end}", // target links to as the end of backtraces
+        "ldr x30, [x1]",           // the target's resume address
+        "add sp, x1, #16",         // the target's stack, resume address popped
+        "ret",                     // continue there
+        end = sym super::END_OF_STACK_CONTEXT,
     )
 }
 
 /// The first code a new context runs, entered with `sp` at the initial
-/// frame's `object` and x0 = where the switching execution saved itself (0
-/// after an exit).
+/// frame's `object` and x0 = where the switching execution saved itself
+/// (the end-of-stack stand-in after an exit).
 ///
 /// Its call-frame information is the `arch` contract's: the unwinder goes
 /// on into the execution that first switched here.
@@ -224,25 +226,23 @@ pub(crate) unsafe extern "C" fn sure_trampoline() {
         // ExecutionContext's address, its first word the saved stack pointer.
         // DW_CFA_def_cfa_expression, 6 bytes: DW_OP_breg31 (sp) 16,
         // DW_OP_deref, DW_OP_deref, DW_OP_plus_uconst <saved frame bytes>.
-        concat!(".cfi_escape 0x0f, 6, 0x8f, 16, 0x06, 0x06, 0x23, ", saved_frame_bytes!()),
-        ".cfi_offset x19, -8",            // the switcher's x19: just below its stack pointer
-        ".cfi_offset x29, -16",           // then x29
+        concat!(
+            ".cfi_escape 0x0f, 6, 0x8f, 16, 0x06, 0x06, 0x23, ",
+            saved_frame_bytes!()
+        ),
+        ".cfi_offset x19, -8", // the switcher's x19: just below its stack pointer
+        ".cfi_offset x29, -16", // then x29
         concat!(".cfi_offset x30, -", saved_frame_bytes!()), // its resume address, lowest
-        "mov x1, x0",                     // second argument: where the switcher saved itself
-        "cbnz x0, 2f",                    // started by an exit: nothing to link to
-        "adrp x0, {end}",                 // link to the frame that ends backtraces
-        "add x0, x0, :lo12:{end}",
-        "2:",
-        "str x0, [sp, #16]",              // link slot = where the switcher saved itself
-        "ldr x0, [sp]",                   // first argument: the object pointer
-        "ldr x2, [sp, #8]",               // the entry function
-        "adr x30, 3f",                    // fake return address into this function, so the
-                                          // unwinder finds this CFI
-        "br x2",                          // a br, not a bl, so the predictor still ends
-                                          // with the switcher's entry
+        "mov x1, x0",          // second argument: where the switcher saved itself
+        "str x0, [sp, #16]",   // link slot = where the switcher saved itself
+        "ldr x0, [sp]",        // first argument: the object pointer
+        "ldr x2, [sp, #8]",    // the entry function
+        "adr x30, 3f",         // fake return address into this function, so the
+        // unwinder finds this CFI
+        "br x2", // a br, not a bl, so the predictor still ends
+        // with the switcher's entry
         "3:",
-        "brk #1",                         // the entry function never returns
+        "brk #1", // the entry function never returns
         ".cfi_endproc",
-        end = sym super::END_OF_STACK_CONTEXT,
     )
 }

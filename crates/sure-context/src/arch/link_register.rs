@@ -14,7 +14,9 @@
 
 use core::mem::MaybeUninit;
 
-use super::{EntryFn, NewStack, place_frame, sure_trampoline};
+use super::{NewStack, place_frame, sure_trampoline};
+use crate::Trampoline;
+use crate::context::enter;
 
 /// The frame above, from the returned stack pointer up. The trampoline
 /// reads `object` at `sp`, `entry` at `sp + 8` and writes `link` at
@@ -46,16 +48,15 @@ pub(crate) struct Registers;
 /// # Safety
 /// `stack.top` is 16-byte aligned and the `size_of::<InitialFrame>()`
 /// bytes below it are writable.
-pub(crate) unsafe fn initial_frame(
+pub(crate) unsafe fn initial_frame<T: Trampoline>(
     stack: NewStack,
-    entry: EntryFn,
     object: *mut u8,
 ) -> (*mut u8, Registers) {
     let frame = InitialFrame {
         trampoline: sure_trampoline as *const () as usize,
         padding: MaybeUninit::uninit(),
         object: object as usize,
-        entry: entry as usize,
+        entry: enter::<T> as *const () as usize,
         link: MaybeUninit::uninit(),
         top_padding: 0,
     };

@@ -17,7 +17,7 @@
 //!   resume address (aarch64 and riscv64 enter the switch with a call; the
 //!   inline x86-64 switch jumps, one jump per call site). Returns when some
 //!   other execution continues the one saved here, with the `save` location
-//!   of the switch that did (null if it was an exit). Safety: `save` is a
+//!   of the switch that did ([`END_OF_STACK_CONTEXT`] if it was an exit). Safety: `save` is a
 //!   context valid for a write; `target` is a saved context on a stack that
 //!   stays valid while it runs.
 //! - `switch_return(save, target, target_sp) -> from`: the same, leaving
@@ -28,11 +28,12 @@
 //!   current execution, which must never be continued again. Safety:
 //!   `target` is as in `switch_call`; nothing on the current stack is used
 //!   again.
-//! - `initial_frame(stack, entry, object) -> (sp, registers)`: writes the
+//! - `initial_frame::<T>(stack, object) -> (sp, registers)`: writes the
 //!   frame of a new context on the [`NewStack`] `stack`, below its 16-byte
 //!   aligned top (the frame's bytes must be writable), and returns the
 //!   context's saved stack pointer and registers, so that the first switch
-//!   into it enters the trampoline, which calls `entry(object, from)`. Only
+//!   into it enters the trampoline, which calls the entry function
+//!   [`enter::<T>`](crate::context::enter)`(object, from)`. Only
 //!   Windows uses the bottom and the guard: its thread environment block
 //!   records the running stack's bounds. The trampoline's DWARF call-frame
 //!   information makes the unwinder continue, past the entry function, into
@@ -44,8 +45,10 @@
 //! - `stack_pointer()`: the stack pointer register.
 //!
 //! The arriving side of every transfer finds the switcher's `save` location
-//! in the first argument register (zero after an exit). The initial frame
-//! of aarch64 and riscv64 is shared, in `link_register`.
+//! in the first argument register, and after an exit the address of
+//! [`END_OF_STACK_CONTEXT`], which a trampoline links to as it is: an exit
+//! costs the same either way, and a start then tests nothing. The initial
+//! frame of aarch64 and riscv64 is shared, in `link_register`.
 
 /// `$on` with the `fp-control` feature, `$off` without: how each switch
 /// picks its floating-point control code and its saved frame's size.
@@ -83,11 +86,6 @@ pub(crate) struct NewStack {
     pub(crate) top: *mut u8,
 }
 
-/// The entry function a new context runs: receives the object pointer and
-/// the `save` location of the switch that started it (null if it was an
-/// exit), and must never return.
-pub(crate) type EntryFn = unsafe extern "C" fn(object: *mut u8, from: *mut u8) -> !;
-
 /// Writes `frame`, a new context's initial frame, just below `top` and
 /// returns where it starts: the context's saved stack pointer.
 ///
@@ -119,11 +117,18 @@ struct EndOfStackContext {
     registers: [usize; 3],
 }
 
-/// What the trampolines link to when a context was started by an exit.
+/// What an exit hands the execution it continues as the switcher's save
+/// location, and so what a trampoline started by an exit links to.
 static END_OF_STACK_CONTEXT: EndOfStackContext = EndOfStackContext {
     stack_pointer: &END_OF_STACK_FRAME,
     registers: [0; 3],
 };
+
+/// The save location a switch reports after an exit (see the contract).
+#[inline(always)]
+pub(crate) fn exited() -> *const u8 {
+    (&raw const END_OF_STACK_CONTEXT).cast()
+}
 
 #[cfg(target_arch = "x86_64")]
 #[macro_use]

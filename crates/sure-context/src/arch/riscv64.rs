@@ -29,8 +29,8 @@
 //!   `call` pushed): the pair stays in step.
 //! - [`exit`] saves nothing.
 //!
-//! The arriving side finds the switcher's save location in a0 (zero after
-//! an exit), as x86-64 finds it in rdi.
+//! The arriving side finds the switcher's save location in a0 (the
+//! end-of-stack stand-in after an exit), as x86-64 finds it in rdi.
 //!
 //! s2-s11 and fs0-fs11 are declared clobbered, and `clobber_abi("C")`
 //! covers the rest the psABI lets a call change (`ra` included). s0 (the
@@ -213,16 +213,18 @@ unsafe extern "C" fn sure_switch_call() {
 #[unsafe(naked)]
 unsafe extern "C" fn sure_exit() {
     naked_asm!(
-        "li a0, 0",        // nothing was saved: a new target links to no one
+        "lla a0, {end}",   // nothing was saved: the stand-in, which a new target
+                           // links to as the end of backtraces
         "ld ra, 0(a1)",    // the target's resume address
         "addi sp, a1, 16", // the target's stack, resume address popped
         "ret",             // continue there
+        end = sym super::END_OF_STACK_CONTEXT,
     )
 }
 
 /// The first code a new context runs, entered with `sp` at the initial
-/// frame's `object` and a0 = where the switching execution saved itself (0
-/// after an exit).
+/// frame's `object` and a0 = where the switching execution saved itself
+/// (the end-of-stack stand-in after an exit).
 ///
 /// Its call-frame information is the `arch` contract's: the unwinder goes
 /// on into the execution that first switched here.
@@ -235,24 +237,23 @@ pub(crate) unsafe extern "C" fn sure_trampoline() {
         // ExecutionContext's address, its first word the saved stack pointer.
         // DW_CFA_def_cfa_expression, 6 bytes: DW_OP_breg2 (sp) 16,
         // DW_OP_deref, DW_OP_deref, DW_OP_plus_uconst <saved frame bytes>.
-        concat!(".cfi_escape 0x0f, 6, 0x72, 16, 0x06, 0x06, 0x23, ", saved_frame_bytes!()),
-        ".cfi_offset s1, -8",             // the switcher's s1: just below its stack pointer
-        ".cfi_offset s0, -16",            // then s0
+        concat!(
+            ".cfi_escape 0x0f, 6, 0x72, 16, 0x06, 0x06, 0x23, ",
+            saved_frame_bytes!()
+        ),
+        ".cfi_offset s1, -8",  // the switcher's s1: just below its stack pointer
+        ".cfi_offset s0, -16", // then s0
         concat!(".cfi_offset ra, -", saved_frame_bytes!()), // its resume address, lowest
-        "mv a1, a0",                      // second argument: where the switcher saved itself
-        "bnez a0, 2f",                    // started by an exit: nothing to link to
-        "lla a0, {end}",                  // link to the frame that ends backtraces
-        "2:",
-        "sd a0, 16(sp)",                  // link slot = where the switcher saved itself
-        "ld a0, 0(sp)",                   // first argument: the object pointer
-        "ld a2, 8(sp)",                   // the entry function
-        "lla ra, 3f",                     // fake return address into this function, so the
-                                          // unwinder finds this CFI
-        "jr a2",                          // no hint, so the predictor still ends with the
-                                          // switcher's entry
+        "mv a1, a0",           // second argument: where the switcher saved itself
+        "sd a0, 16(sp)",       // link slot = where the switcher saved itself
+        "ld a0, 0(sp)",        // first argument: the object pointer
+        "ld a2, 8(sp)",        // the entry function
+        "lla ra, 3f",          // fake return address into this function, so the
+        // unwinder finds this CFI
+        "jr a2", // no hint, so the predictor still ends with the
+        // switcher's entry
         "3:",
-        "unimp",                          // the entry function never returns
+        "unimp", // the entry function never returns
         ".cfi_endproc",
-        end = sym super::END_OF_STACK_CONTEXT,
     )
 }

@@ -36,7 +36,8 @@
 //! anywhere inside the asm.
 //!
 //! Whichever transfer it was, the arriving side finds the switcher's save
-//! location in rdi (zero after an exit): the switcher's `ExecutionContext`.
+//! location in rdi: the switcher's `ExecutionContext`, or after an exit the
+//! end-of-stack stand-in.
 //! The trampoline links to it for unwinding, and the switch functions
 //! return it, so that the sanitizer part can record the stack bounds of the
 //! execution that switched.
@@ -48,7 +49,9 @@
 use core::arch::naked_asm;
 use core::mem::MaybeUninit;
 
-use super::{EntryFn, NewStack, place_frame};
+use super::{NewStack, place_frame};
+use crate::Trampoline;
+use crate::context::enter;
 
 pub(crate) use super::x86_64_switch::{Registers, exit, stack_pointer};
 
@@ -81,16 +84,16 @@ static_assertions::const_assert_eq!(size_of::<InitialFrame>() % 16, 0);
 
 /// The context of a new execution on `stack` (whose bottom and guard are
 /// Windows' business): its stack pointer just below the stack's top, and
-/// registers that make the first switch into it enter [`sure_trampoline`]
-/// with `rbx` = `object` and `rbp` = `entry`, so that it calls
-/// `entry(object, from)`. Nothing is written on the stack.
+/// registers that make the first switch into it enter
+/// [`sure_trampoline::<T>`](sure_trampoline) with `rbx` = `object`, so that
+/// it calls `enter::<T>(object, from)`. Nothing is written on the stack,
+/// and creating the context stores two words: the resume address and rbx.
 ///
 /// # Safety
 /// `stack.top` is 16-byte aligned and the `size_of::<InitialFrame>()`
 /// bytes below it are writable.
-pub(crate) unsafe fn initial_frame(
+pub(crate) unsafe fn initial_frame<T: Trampoline>(
     stack: NewStack,
-    entry: EntryFn,
     object: *mut u8,
 ) -> (*mut u8, Registers) {
     let frame = InitialFrame {
@@ -102,23 +105,25 @@ pub(crate) unsafe fn initial_frame(
     // so nothing is stored.
     let stack_pointer = unsafe { place_frame(stack.top, frame) };
     let registers = Registers {
-        rip: sure_trampoline as *const () as usize,
-        rbx: object as usize,
-        rbp: entry as usize,
+        rip: sure_trampoline::<T> as *const () as usize,
+        rbx: MaybeUninit::new(object as usize),
+        // The trampoline sets rbp from the linked context.
+        rbp: MaybeUninit::uninit(),
     };
     (stack_pointer, registers)
 }
 
 /// The first code a new context runs, entered with `rsp` at the initial
-/// frame's link slot, `rbx` = the object pointer, `rbp` = the entry
-/// function and `rdi` = where the switching execution saved itself (0
-/// after an exit).
+/// frame's link slot, `rbx` = the object pointer and `rdi` = where the
+/// switching execution saved itself (the end-of-stack stand-in after an
+/// exit). One per trampoline type, so that it jumps straight to its entry
+/// function, which no register has to carry.
 ///
 /// Its call-frame information is the `arch` contract's: the unwinder goes
 /// on into the execution that first switched here, whose context the link
 /// slot points at.
 #[unsafe(naked)]
-unsafe extern "C" fn sure_trampoline() {
+unsafe extern "C" fn sure_trampoline<T: Trampoline>() {
     naked_asm!(
         ".cfi_startproc",
         ".cfi_signal_frame",
@@ -137,21 +142,16 @@ unsafe extern "C" fn sure_trampoline() {
         // rbp at L + 24, likewise (register 6).
         concat!(".cfi_escape 0x10, 6, 5, 0x77, 0, 0x06, 0x23, ", context_layout!(rbp)),
         "mov rsi, rdi",                   // second argument: where the switcher saved itself
-        "test rdi, rdi",                  // started by an exit: nothing to link to
-        "jnz 2f",
-        "lea rdi, [rip + {end}]",         // link to the context that ends backtraces
-        "2:",
         "mov [rsp], rdi",                 // link slot (top - 16) = where the switcher saved itself
-        "mov rcx, rbp",                   // the entry function
         concat!("mov rbp, [rdi + ", context_layout!(rbp), "]"), // the linked rbp, so that a
                                           // frame-pointer walk goes on into the switcher (0 at the end)
         "mov rdi, rbx",                   // first argument: the object pointer
         "lea rax, [rip + 3f]",            // fake return address into this function, so the
         "push rax",                       // unwinder finds this CFI; rsp = 8 mod 16 as at a call
-        "jmp rcx",                        // the entry function; it never returns
+        "jmp {entry}",                    // the entry function; it never returns
         "3:",
         "ud2",
         ".cfi_endproc",
-        end = sym super::END_OF_STACK_CONTEXT,
+        entry = sym enter::<T>,
     )
 }

@@ -8,6 +8,7 @@
 //! words above it.
 
 use core::arch::asm;
+use core::mem::MaybeUninit;
 
 /// Saves the floating-point control words at the saved stack pointer, with
 /// `fp-control`.
@@ -69,7 +70,9 @@ macro_rules! context_layout {
 
 /// Continues the context at rsi, whose stack pointer is rdx: its rbx,
 /// rbp and stack, then a jump to its resume address. The end of every
-/// switch and of `exit`.
+/// switch and of `exit`. Fixed registers: one the compiler chose could be
+/// rbx or rbp, which this overwrites before its last use (the compiler
+/// cannot be told that the asm writes them).
 macro_rules! continue_context {
     () => {
         concat!(
@@ -98,10 +101,12 @@ macro_rules! continue_context {
 pub(crate) struct Registers {
     /// The resume address, where the continuing switch jumps.
     pub(crate) rip: usize,
-    /// Restored before that jump.
-    pub(crate) rbx: usize,
-    /// Restored before that jump.
-    pub(crate) rbp: usize,
+    /// Restored before that jump. Uninitialised in a fresh context whose
+    /// trampoline does not read it: the switch loads whatever is there, and
+    /// creating a context stores nothing it would not use.
+    pub(crate) rbx: MaybeUninit<usize>,
+    /// As `rbx`.
+    pub(crate) rbp: MaybeUninit<usize>,
 }
 
 static_assertions::const_assert_eq!(core::mem::offset_of!(Registers, rbx), 8);
@@ -183,10 +188,12 @@ pub(crate) unsafe fn exit(target: *const u8, target_sp: *mut u8) -> ! {
     // which the contract allows.
     unsafe {
         asm!(
-            "xor edi, edi",                                     // nothing saved: a new target links to no one
             continue_context!(),
             in("rsi") target,
             in("rdx") target_sp,
+            // Nothing saved: the stand-in, which a new target links to as
+            // the end of backtraces.
+            in("rdi") super::exited(),
             options(noreturn),
         );
     }

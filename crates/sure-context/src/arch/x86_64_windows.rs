@@ -65,7 +65,9 @@
 use core::arch::naked_asm;
 use core::mem::MaybeUninit;
 
-use super::{EntryFn, NewStack, place_frame};
+use super::{NewStack, place_frame};
+use crate::Trampoline;
+use crate::context::enter;
 
 pub(crate) use super::x86_64_switch::{Registers, exit, stack_pointer};
 
@@ -158,9 +160,8 @@ static_assertions::const_assert_eq!(size_of::<InitialFrame>() % 16, 8);
 /// `stack.top` is 16-byte aligned, the `size_of::<InitialFrame>()` bytes
 /// below it are writable, and `stack.bottom..stack.top` is committed stack
 /// memory.
-pub(crate) unsafe fn initial_frame(
+pub(crate) unsafe fn initial_frame<T: Trampoline>(
     stack: NewStack,
-    entry: EntryFn,
     object: *mut u8,
 ) -> (*mut u8, Registers) {
     /// The page size of x86-64 Windows.
@@ -174,7 +175,7 @@ pub(crate) unsafe fn initial_frame(
         exception_list: usize::MAX,
         padding: MaybeUninit::uninit(),
         object: object as usize,
-        entry: entry as usize,
+        entry: enter::<T> as *const () as usize,
         link: MaybeUninit::uninit(),
     };
     // SAFETY: `top` and the frame's bytes below it are as `place_frame`
@@ -183,48 +184,44 @@ pub(crate) unsafe fn initial_frame(
     // rbx and rbp are the trampoline's to set.
     let registers = Registers {
         rip: sure_trampoline as *const () as usize,
-        rbx: 0,
-        rbp: 0,
+        rbx: MaybeUninit::uninit(),
+        rbp: MaybeUninit::uninit(),
     };
     (stack_pointer, registers)
 }
 
 /// The first code a new context runs, entered with `rsp` at the initial
 /// frame's `guaranteed_stack_bytes` and `rdi` = where the switching
-/// execution saved itself (0 after an exit). Its unwind codes are the
-/// module's "Unwinding"; they describe the frame below the entry function,
-/// so they all sit after the code that sets rbp, at the end of the prologue.
+/// execution saved itself (the end-of-stack stand-in after an exit). Its
+/// unwind codes are the module's "Unwinding"; they describe the frame below
+/// the entry function, so they all sit after the code that sets rbp, at the
+/// end of the prologue.
 #[unsafe(naked)]
 unsafe extern "C" fn sure_trampoline() {
     naked_asm!(
-        "sure_context_trampoline:",       // a local name for the unwind info's function
+        "sure_context_trampoline:", // a local name for the unwind info's function
         ".seh_proc sure_context_trampoline",
-        "pop qword ptr gs:[0x1748]",      // GuaranteedStackBytes
-        "pop qword ptr gs:[0x1478]",      // DeallocationStack = the guard's start
-        "pop qword ptr gs:[0x10]",        // StackLimit = the stack's bottom
-        "pop qword ptr gs:[0x8]",         // StackBase = the stack's top
-        "pop qword ptr gs:[0x0]",         // ExceptionList = -1, the end of the chain
-        "mov rdx, rdi",                   // second argument: where the switcher saved itself
-        "test rdi, rdi",                  // started by an exit: nothing to link to
-        "jnz 2f",
-        "lea rdi, [rip + {end}]",         // link to the frame that ends backtraces
-        "2:",
-        "mov [rsp + 24], rdi",            // link slot (top - 8)
-        "mov rbp, rdi",                   // the unwinder's frame: the link context
-        "mov rcx, [rsp + 8]",             // first argument: the object pointer (top - 24)
-        "sub rsp, 32",                    // the callee's shadow space
-        ".seh_pushreg rbp",               // unwound last: rbp from the resumer's saved context
-        ".seh_pushreg rbx",               // then rbx, below it
+        "pop qword ptr gs:[0x1748]", // GuaranteedStackBytes
+        "pop qword ptr gs:[0x1478]", // DeallocationStack = the guard's start
+        "pop qword ptr gs:[0x10]",   // StackLimit = the stack's bottom
+        "pop qword ptr gs:[0x8]",    // StackBase = the stack's top
+        "pop qword ptr gs:[0x0]",    // ExceptionList = -1, the end of the chain
+        "mov rdx, rdi",              // second argument: where the switcher saved itself
+        "mov [rsp + 24], rdi",       // link slot (top - 8)
+        "mov rbp, rdi",              // the unwinder's frame: the link context
+        "mov rcx, [rsp + 8]",        // first argument: the object pointer (top - 24)
+        "sub rsp, 32",               // the callee's shadow space
+        ".seh_pushreg rbp",          // unwound last: rbp from the resumer's saved context
+        ".seh_pushreg rbx",          // then rbx, below it
         concat!(".seh_stackalloc ", below_saved_rbx!()), // skip up to the saved rbx
-        ".seh_savereg rsp, 0",            // rsp = [frame]: the link's saved stack pointer
-        ".seh_setframe rbp, 0",           // unwound first: the frame is at rbp, the link
+        ".seh_savereg rsp, 0",       // rsp = [frame]: the link's saved stack pointer
+        ".seh_setframe rbp, 0",      // unwound first: the frame is at rbp, the link
         ".seh_endprologue",
-        "lea rax, [rip + 3f]",            // fake return address into this function
-        "push rax",                       // rsp = 8 mod 16, as at a call
-        "jmp [rsp + 56]",                 // entry function (top - 16); a jmp: it never returns
+        "lea rax, [rip + 3f]", // fake return address into this function
+        "push rax",            // rsp = 8 mod 16, as at a call
+        "jmp [rsp + 56]",      // entry function (top - 16); a jmp: it never returns
         "3:",
-        "ud2",                            // the entry function never returns
+        "ud2", // the entry function never returns
         ".seh_endproc",
-        end = sym super::END_OF_STACK_CONTEXT,
     )
 }
