@@ -252,6 +252,42 @@ fn the_default_size_still_goes_to_the_default_pool() {
     });
 }
 
+/// A coroutine of `bytes` whose body dirties `depth` frames, then suspends.
+fn dirtying(bytes: usize, depth: usize) -> Coroutine {
+    let mut co = Builder::new()
+        .stack_size(bytes)
+        .build(move |h| {
+            black_box(dirty(depth));
+            h.suspend();
+        })
+        .expect("a stack");
+    let _ = co.resume();
+    co
+}
+
+/// The pools are last in, first out, hot slot or not: the stack given back
+/// last, whose pages are the likeliest still in cache, is taken first.
+#[test]
+fn the_newest_stack_given_back_is_taken_first() {
+    on_fresh_thread(|| {
+        for bytes in [128 * KIB, DEFAULT_STACK_SIZE] {
+            // Two rounds: the first makes the pool and its slot.
+            for _ in 0..2 {
+                let deep = dirtying(bytes, 256);
+                let shallow = dirtying(bytes, 8);
+                drop(deep);
+                drop(shallow);
+                let first = dirtying(bytes, 0).into_stack();
+                let second = dirtying(bytes, 0).into_stack();
+                assert!(
+                    written_depth(&first) < written_depth(&second),
+                    "{bytes}: the shallow stack, given back last, comes first"
+                );
+            }
+        }
+    });
+}
+
 /// The default pool keeps the newest idle stack in a slot of its own, in
 /// front of its list: counted in the capacity however it changes, which
 /// `with_thread_pool`'s `len` cannot show (the slot's stack joins the list

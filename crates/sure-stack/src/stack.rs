@@ -210,10 +210,11 @@ impl Stack {
 
     /// Gives the stack up as its bottom, one word, for a free list of
     /// stacks that share a length (as [`StackPool`](crate::StackPool) and
-    /// sure-coro's pools keep them): the stack stays mapped and
-    /// registered, owned by whoever holds the pointer.
-    /// [`from_idle`](Stack::from_idle) takes it back; a pointer never taken
-    /// back leaks the stack.
+    /// sure-coro's pools keep them): the stack stays mapped and registered
+    /// ([`stack_bounds`](crate::stack_bounds) and Valgrind still know it),
+    /// owned by whoever holds the pointer. Free it only by taking it back
+    /// with [`from_idle`](Stack::from_idle) and dropping that, never by
+    /// unmapping it by hand; a pointer never taken back leaks the stack.
     ///
     /// ```
     /// let stack = sure_stack::Stack::allocate_at_least(sure_stack::MIN_STACK_SIZE)?;
@@ -226,6 +227,7 @@ impl Stack {
     /// # Ok::<(), sure_stack::StackError>(())
     /// ```
     #[inline]
+    #[must_use = "the stack is leaked unless `Stack::from_idle` takes it back"]
     pub fn into_idle(self) -> NonNull<u8> {
         core::mem::ManuallyDrop::new(self).bottom
     }
@@ -233,8 +235,9 @@ impl Stack {
     /// Takes back a stack given up with [`into_idle`](Stack::into_idle).
     ///
     /// # Safety
-    /// `bottom` came from `into_idle` on a stack of `len` usable bytes, and
-    /// is taken back at most once.
+    /// `bottom` came unchanged from `into_idle` on a stack of `len` usable
+    /// bytes in this process, is taken back at most once, and its mapping
+    /// has not been unmapped or remapped since.
     #[inline]
     pub unsafe fn from_idle(bottom: NonNull<u8>, len: usize) -> Stack {
         Stack { bottom, len }

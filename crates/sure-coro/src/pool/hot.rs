@@ -11,12 +11,12 @@
 //! other        the bottom of an idle stack: the next take gets it
 //! ```
 //!
-//! Off stands for everything that must keep stacks out of it (for the
-//! default pool: pools not open, because the thread has not kept a stack
-//! yet or is exiting, or a capacity of 0). Folding those into the slot's
-//! value is what lets the fast paths test nothing else. The slot does not
-//! know its stack's length: its owner does, and the slot frees nothing
-//! (its owner turns it off first).
+//! Off stands for everything that must keep stacks out of it: for the
+//! default pool, pools not open (the thread has not kept a stack yet, or
+//! is exiting) or a capacity of 0; for the recent size's, no room within
+//! the bounds. Folding those into the slot's value is what lets the fast
+//! paths test nothing else. The slot does not know its stack's length: its
+//! owner does, and the slot frees nothing (its owner turns it off first).
 
 use std::cell::Cell;
 use std::ptr::{self, NonNull};
@@ -36,16 +36,20 @@ impl HotSlot {
         HotSlot(Cell::new(OFF))
     }
 
-    /// Takes the stack the slot holds, whose usable length is `len`.
+    /// Takes the stack the slot holds.
+    ///
+    /// # Safety
+    /// `len` is the usable length of the stacks this slot's owner keeps
+    /// here (the slot holds no other since it was last off).
     #[inline(always)]
-    pub(super) fn take(&self, len: usize) -> Option<Stack> {
+    pub(super) unsafe fn take(&self, len: usize) -> Option<Stack> {
         let bottom = self.0.get();
         if bottom.addr() <= OFF.addr() {
             return None;
         }
         self.0.set(ptr::null_mut());
         // SAFETY: a held value is the bottom of a stack given up with
-        // `into_idle` (`give`, `put`), of the length the owner passes,
+        // `into_idle` (`give`, `put`), `len` bytes long by the contract,
         // taken back once: the slot is emptied here.
         Some(unsafe { Stack::from_idle(NonNull::new_unchecked(bottom), len) })
     }

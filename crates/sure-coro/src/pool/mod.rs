@@ -64,9 +64,11 @@ use hot::HotSlot;
 use sized::SizedPools;
 
 thread_local! {
-    /// This thread's pools, reached through [`with_pool`] and
-    /// [`with_sized`] only: no `RefCell`, whose flag would cost every
-    /// create and drop.
+    /// This thread's pools, reached through [`with_pools`] only: no
+    /// `RefCell`, whose flag would cost every create and drop. The pools
+    /// themselves are borrowed only through [`with_pool`], [`with_sized`]
+    /// and `ThreadPools::with_default`, whose contracts keep those borrows
+    /// apart.
     static POOLS: ThreadPools = const { ThreadPools::new() };
 
     /// Frees the idle stacks at thread exit.
@@ -146,12 +148,20 @@ impl ThreadPools {
         f(unsafe { &mut *self.default.get() })
     }
 
+    /// The hot slot's stack.
+    #[inline(always)]
+    fn take_hot(&self) -> Option<Stack> {
+        // SAFETY: only default-size stacks go into this slot
+        // (`give_back_default`'s and the default pool's, in `settle_hot`).
+        unsafe { self.hot.take(DEFAULT_STACK_SIZE) }
+    }
+
     /// Moves the hot slot's stack into the default pool in place, so that
     /// the pool holds every idle default-size stack: to lend the pool out,
     /// or to measure it. [`settle_hot`](ThreadPools::settle_hot) takes the
     /// newest back.
     fn lend_hot(&self) {
-        if let Some(stack) = self.hot.take(DEFAULT_STACK_SIZE) {
+        if let Some(stack) = self.take_hot() {
             // SAFETY: returning a stack runs no user code.
             unsafe { self.with_default(|pool| pool.give_back(stack)) };
         }
@@ -220,8 +230,10 @@ fn with_pools<T>(f: impl FnOnce(&ThreadPools) -> T) -> T {
 /// Runs `f` on this thread's pool of default-size stacks.
 ///
 /// # Safety
-/// `f` runs no user code and does not call `with_pool`: nothing but `f`
-/// reaches the pool while it runs. Taking, returning and freeing stacks
+/// `f` runs no user code and does not reach the pool itself (through
+/// `with_pool`, `ThreadPools::with_default` or what calls it: `open`,
+/// `lend_hot`, `settle_hot`): nothing but `f` reaches the pool while it
+/// runs. Taking, returning and freeing stacks
 /// (unmapping them) run none, the global allocator aside (freeing a stack
 /// frees a node of sure-stack's registry): an allocator that builds or
 /// drops coroutines is not supported.
@@ -291,7 +303,12 @@ pub fn with_thread_pool<T>(f: impl FnOnce(&mut StackPool) -> T) -> T {
     let pool = with_pools(|pools| {
         pools.lend_hot();
         // SAFETY: replacing the pool runs no user code (`f` runs after).
-        unsafe { pools.with_default(|pool| mem::replace(pool, StackPool::with_default_size())) }
+        let pool = unsafe {
+            pools.with_default(|pool| mem::replace(pool, StackPool::with_default_size()))
+        };
+        // As the stand-in, which keeps stacks, allows.
+        pools.settle_hot();
+        pool
     });
     let mut lent = Lent(pool);
     f(&mut lent.0)
@@ -362,7 +379,8 @@ impl Drop for Lent {
         if pool.stack_size() != DEFAULT_STACK_SIZE {
             // `f` put a pool of another size in its place: coroutines must
             // get the size they ask for, so that one is dropped (freeing its
-            // stacks) and the stand-in stays.
+            // stacks) and the stand-in stays, with the hot slot as it allows.
+            with_pools(ThreadPools::settle_hot);
             return;
         }
         if !with_pools(ThreadPools::open) {
@@ -421,7 +439,7 @@ fn take_listed_or_panic(constructor: &'static str, builder: &'static str) -> Sta
 /// path.
 #[inline(always)]
 fn take_hot() -> Option<Stack> {
-    with_pools(|pools| pools.hot.take(DEFAULT_STACK_SIZE))
+    with_pools(ThreadPools::take_hot)
 }
 
 /// [`take`] when the hot slot is empty: the pool's newest idle stack, or a
@@ -518,7 +536,7 @@ fn give_back_past_hot(stack: Stack) {
     }
     with_pools(|pools| {
         let older = if pools.hot.is_on() {
-            let older = pools.hot.take(DEFAULT_STACK_SIZE);
+            let older = pools.take_hot();
             pools.hot.put(stack);
             older
         } else {

@@ -31,7 +31,8 @@ pub(super) struct SizedPools {
     /// its place while its pool is empty (its stacks are in use), until
     /// evicted.
     older: Vec<StackPool>,
-    /// The usable bytes of every idle stack here.
+    /// The usable bytes of every idle stack here, and of the room kept for
+    /// the hot slot's while it is on and empty.
     idle_bytes: usize,
     /// The size last asked for that rounded to the recent pool's (0 when
     /// none): asking for it again skips the rounding.
@@ -93,7 +94,7 @@ impl SizedPools {
             return;
         }
         let size = self.recent.stack_size();
-        match self.hot.take(size) {
+        match self.take_hot() {
             // Kept: the pool had room for it, and its bytes are counted.
             Some(stack) => self.recent.give_back(stack),
             None => self.idle_bytes -= size,
@@ -101,27 +102,42 @@ impl SizedPools {
         self.hot.turn(false);
     }
 
-    /// Turns the hot slot on, empty, if the bounds leave room for one more
-    /// stack of the recent pool's size.
+    /// Turns the hot slot on for the recent pool (not the stand-in): with
+    /// the pool's newest stack in it, already counted, if the pool has one;
+    /// else empty, if the bounds leave room for one more stack of its size,
+    /// counted from now on.
     pub(super) fn turn_hot_on(&mut self) {
+        if self.hot.is_on() || is_stand_in(&self.recent) {
+            return;
+        }
+        if let Some(stack) = self.recent.take_idle() {
+            self.hot.turn(true);
+            self.hot.put(stack);
+            return;
+        }
         let size = self.recent.stack_size();
-        if !self.hot.is_on()
-            && !is_stand_in(&self.recent)
-            && self.recent.len() < self.recent.capacity()
-            && self.idle_bytes + size <= SIZED_IDLE_BYTES
-        {
+        if self.recent.capacity() > 0 && self.idle_bytes + size <= SIZED_IDLE_BYTES {
             self.idle_bytes += size;
             self.hot.turn(true);
         }
     }
 
+    /// The hot slot's stack.
+    #[inline(always)]
+    fn take_hot(&self) -> Option<Stack> {
+        // SAFETY: the slot holds only stacks of the recent pool's size:
+        // `make_recent` turns it off (emptying it) before the recent pool
+        // changes.
+        unsafe { self.hot.take(self.recent.stack_size()) }
+    }
+
     /// The recent pool's newest idle stack: the hot slot's, or its own.
     #[inline(always)]
     fn take_recent(&mut self) -> Option<Stack> {
-        let size = self.recent.stack_size();
-        if let Some(stack) = self.hot.take(size) {
+        if let Some(stack) = self.take_hot() {
             return Some(stack);
         }
+        let size = self.recent.stack_size();
         let stack = self.recent.take_idle()?;
         self.idle_bytes -= size;
         Some(stack)
@@ -169,8 +185,10 @@ impl SizedPools {
         }
     }
 
-    /// [`give_back`](SizedPools::give_back) for a new size, or when the
-    /// stacks kept fill the budget or their pool.
+    /// [`give_back`](SizedPools::give_back) for another size than the
+    /// recent one, or when the hot slot holds a stack (which makes way for
+    /// this newer one and is kept in the pool below, within the bounds) or
+    /// is off (the bounds left no room for it).
     #[cold]
     #[inline(never)]
     fn give_back_making_room(&mut self, stack: Stack) {
@@ -189,8 +207,15 @@ impl SizedPools {
             };
             self.make_recent(pool);
         }
-        let Err(stack) = self.hot.give(stack) else {
-            return;
+        let stack = if self.hot.is_on() {
+            let older = self.take_hot();
+            self.hot.put(stack);
+            match older {
+                Some(older) => older,
+                None => return,
+            }
+        } else {
+            stack
         };
         // Room in the pool, beside the hot slot's.
         if self.recent.len() + usize::from(self.hot.is_on()) >= self.recent.capacity() {
@@ -212,6 +237,8 @@ impl SizedPools {
         }
         self.recent.give_back(stack);
         self.idle_bytes += size;
+        // Within the bounds now, the slot may be on again.
+        self.turn_hot_on();
     }
 
     /// Frees the least recently used size's pool and its idle stacks.
