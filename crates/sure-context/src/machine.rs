@@ -77,7 +77,7 @@ impl MachineContext {
     /// ([`arch::switch_call`]).
     ///
     /// Returns, when some execution continues `self`, the machine context
-    /// that execution saved itself into, or null if it exited.
+    /// that execution saved itself into, or `arch::exited()` if it exited.
     ///
     /// # Safety
     /// As `ExecutionContext::switch_to`.

@@ -217,6 +217,7 @@ unsafe extern "C" fn sure_exit() {
 ///
 /// Its call-frame information is the `arch` contract's: the unwinder goes
 /// on into the execution that first switched here.
+#[rustfmt::skip]
 #[unsafe(naked)]
 pub(crate) unsafe extern "C" fn sure_trampoline() {
     naked_asm!(
@@ -226,23 +227,20 @@ pub(crate) unsafe extern "C" fn sure_trampoline() {
         // ExecutionContext's address, its first word the saved stack pointer.
         // DW_CFA_def_cfa_expression, 6 bytes: DW_OP_breg31 (sp) 16,
         // DW_OP_deref, DW_OP_deref, DW_OP_plus_uconst <saved frame bytes>.
-        concat!(
-            ".cfi_escape 0x0f, 6, 0x8f, 16, 0x06, 0x06, 0x23, ",
-            saved_frame_bytes!()
-        ),
-        ".cfi_offset x19, -8", // the switcher's x19: just below its stack pointer
-        ".cfi_offset x29, -16", // then x29
+        concat!(".cfi_escape 0x0f, 6, 0x8f, 16, 0x06, 0x06, 0x23, ", saved_frame_bytes!()),
+        ".cfi_offset x19, -8",            // the switcher's x19: just below its stack pointer
+        ".cfi_offset x29, -16",           // then x29
         concat!(".cfi_offset x30, -", saved_frame_bytes!()), // its resume address, lowest
-        "mov x1, x0",          // second argument: where the switcher saved itself
-        "str x0, [sp, #16]",   // link slot = where the switcher saved itself
-        "ldr x0, [sp]",        // first argument: the object pointer
-        "ldr x2, [sp, #8]",    // the entry function
-        "adr x30, 3f",         // fake return address into this function, so the
-        // unwinder finds this CFI
-        "br x2", // a br, not a bl, so the predictor still ends
-        // with the switcher's entry
+        "mov x1, x0",                     // second argument: where the switcher saved itself
+        "str x0, [sp, #16]",              // link slot = where the switcher saved itself
+        "ldr x0, [sp]",                   // first argument: the object pointer
+        "ldr x2, [sp, #8]",               // the entry function
+        "adr x30, 3f",                    // fake return address into this function, so the
+                                          // unwinder finds this CFI
+        "br x2",                          // a br, not a bl, so the predictor still ends
+                                          // with the switcher's entry
         "3:",
-        "brk #1", // the entry function never returns
+        "brk #1",                         // the entry function never returns
         ".cfi_endproc",
     )
 }

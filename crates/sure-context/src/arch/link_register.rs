@@ -42,8 +42,8 @@ pub(crate) struct Registers;
 
 /// Writes the initial frame of a new context below `top` (the stack's
 /// bottom and guard are Windows' business) and returns its saved stack
-/// pointer, and its (empty) registers. The first switch into it enters the trampoline,
-/// which calls `entry(object, from)`.
+/// pointer, and its (empty) registers. The first switch into it enters the
+/// trampoline, which calls [`enter::<T>`](enter)`(object, from)`.
 ///
 /// # Safety
 /// `stack.top` is 16-byte aligned and the `size_of::<InitialFrame>()`

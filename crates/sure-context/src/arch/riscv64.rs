@@ -228,6 +228,7 @@ unsafe extern "C" fn sure_exit() {
 ///
 /// Its call-frame information is the `arch` contract's: the unwinder goes
 /// on into the execution that first switched here.
+#[rustfmt::skip]
 #[unsafe(naked)]
 pub(crate) unsafe extern "C" fn sure_trampoline() {
     naked_asm!(
@@ -237,23 +238,20 @@ pub(crate) unsafe extern "C" fn sure_trampoline() {
         // ExecutionContext's address, its first word the saved stack pointer.
         // DW_CFA_def_cfa_expression, 6 bytes: DW_OP_breg2 (sp) 16,
         // DW_OP_deref, DW_OP_deref, DW_OP_plus_uconst <saved frame bytes>.
-        concat!(
-            ".cfi_escape 0x0f, 6, 0x72, 16, 0x06, 0x06, 0x23, ",
-            saved_frame_bytes!()
-        ),
-        ".cfi_offset s1, -8",  // the switcher's s1: just below its stack pointer
-        ".cfi_offset s0, -16", // then s0
+        concat!(".cfi_escape 0x0f, 6, 0x72, 16, 0x06, 0x06, 0x23, ", saved_frame_bytes!()),
+        ".cfi_offset s1, -8",             // the switcher's s1: just below its stack pointer
+        ".cfi_offset s0, -16",            // then s0
         concat!(".cfi_offset ra, -", saved_frame_bytes!()), // its resume address, lowest
-        "mv a1, a0",           // second argument: where the switcher saved itself
-        "sd a0, 16(sp)",       // link slot = where the switcher saved itself
-        "ld a0, 0(sp)",        // first argument: the object pointer
-        "ld a2, 8(sp)",        // the entry function
-        "lla ra, 3f",          // fake return address into this function, so the
-        // unwinder finds this CFI
-        "jr a2", // no hint, so the predictor still ends with the
-        // switcher's entry
+        "mv a1, a0",                      // second argument: where the switcher saved itself
+        "sd a0, 16(sp)",                  // link slot = where the switcher saved itself
+        "ld a0, 0(sp)",                   // first argument: the object pointer
+        "ld a2, 8(sp)",                   // the entry function
+        "lla ra, 3f",                     // fake return address into this function, so the
+                                          // unwinder finds this CFI
+        "jr a2",                          // no hint, so the predictor still ends with the
+                                          // switcher's entry
         "3:",
-        "unimp", // the entry function never returns
+        "unimp",                          // the entry function never returns
         ".cfi_endproc",
     )
 }

@@ -87,7 +87,8 @@ static_assertions::const_assert_eq!(size_of::<InitialFrame>() % 16, 0);
 /// registers that make the first switch into it enter
 /// [`sure_trampoline::<T>`](sure_trampoline) with `rbx` = `object`, so that
 /// it calls `enter::<T>(object, from)`. Nothing is written on the stack,
-/// and creating the context stores two words: the resume address and rbx.
+/// and creating the context stores two register words: the resume address
+/// and rbx.
 ///
 /// # Safety
 /// `stack.top` is 16-byte aligned and the `size_of::<InitialFrame>()`

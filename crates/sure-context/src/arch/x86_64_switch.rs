@@ -70,9 +70,10 @@ macro_rules! context_layout {
 
 /// Continues the context at rsi, whose stack pointer is rdx: its rbx,
 /// rbp and stack, then a jump to its resume address. The end of every
-/// switch and of `exit`. Fixed registers: one the compiler chose could be
-/// rbx or rbp, which this overwrites before its last use (the compiler
-/// cannot be told that the asm writes them).
+/// switch and of `exit`. Fixed registers: given `in(reg)`, a release build
+/// put the target in rbp (it keeps no frame pointer), which this
+/// overwrites before its last use; the compiler cannot be told that the
+/// asm writes rbx and rbp.
 macro_rules! continue_context {
     () => {
         concat!(

@@ -146,7 +146,7 @@ static_assertions::const_assert_eq!(size_of::<InitialFrame>() % 16, 8);
 /// Writes the initial frame of a new context on `stack` and returns its
 /// saved stack pointer and registers. The first switch into it enters
 /// [`sure_trampoline`], which sets the TEB's stack fields to that stack and
-/// calls `entry(object, from)`.
+/// calls [`enter::<T>`](enter)`(object, from)`.
 ///
 /// The TEB then says what a thread's stack says: `StackBase` is the top,
 /// `StackLimit` the usable bottom (stack probes touch the pages below it
@@ -181,7 +181,7 @@ pub(crate) unsafe fn initial_frame<T: Trampoline>(
     // SAFETY: `top` and the frame's bytes below it are as `place_frame`
     // requires, by this function's contract.
     let stack_pointer = unsafe { place_frame(stack.top, frame) };
-    // rbx and rbp are the trampoline's to set.
+    // The trampoline sets rbp; rbx is never read.
     let registers = Registers {
         rip: sure_trampoline as *const () as usize,
         rbx: MaybeUninit::uninit(),
@@ -196,32 +196,33 @@ pub(crate) unsafe fn initial_frame<T: Trampoline>(
 /// unwind codes are the module's "Unwinding"; they describe the frame below
 /// the entry function, so they all sit after the code that sets rbp, at the
 /// end of the prologue.
+#[rustfmt::skip]
 #[unsafe(naked)]
 unsafe extern "C" fn sure_trampoline() {
     naked_asm!(
-        "sure_context_trampoline:", // a local name for the unwind info's function
+        "sure_context_trampoline:",       // a local name for the unwind info's function
         ".seh_proc sure_context_trampoline",
-        "pop qword ptr gs:[0x1748]", // GuaranteedStackBytes
-        "pop qword ptr gs:[0x1478]", // DeallocationStack = the guard's start
-        "pop qword ptr gs:[0x10]",   // StackLimit = the stack's bottom
-        "pop qword ptr gs:[0x8]",    // StackBase = the stack's top
-        "pop qword ptr gs:[0x0]",    // ExceptionList = -1, the end of the chain
-        "mov rdx, rdi",              // second argument: where the switcher saved itself
-        "mov [rsp + 24], rdi",       // link slot (top - 8)
-        "mov rbp, rdi",              // the unwinder's frame: the link context
-        "mov rcx, [rsp + 8]",        // first argument: the object pointer (top - 24)
-        "sub rsp, 32",               // the callee's shadow space
-        ".seh_pushreg rbp",          // unwound last: rbp from the resumer's saved context
-        ".seh_pushreg rbx",          // then rbx, below it
+        "pop qword ptr gs:[0x1748]",      // GuaranteedStackBytes
+        "pop qword ptr gs:[0x1478]",      // DeallocationStack = the guard's start
+        "pop qword ptr gs:[0x10]",        // StackLimit = the stack's bottom
+        "pop qword ptr gs:[0x8]",         // StackBase = the stack's top
+        "pop qword ptr gs:[0x0]",         // ExceptionList = -1, the end of the chain
+        "mov rdx, rdi",                   // second argument: where the switcher saved itself
+        "mov [rsp + 24], rdi",            // link slot (top - 8)
+        "mov rbp, rdi",                   // the unwinder's frame: the link context
+        "mov rcx, [rsp + 8]",             // first argument: the object pointer (top - 24)
+        "sub rsp, 32",                    // the callee's shadow space
+        ".seh_pushreg rbp",               // unwound last: rbp from the resumer's saved context
+        ".seh_pushreg rbx",               // then rbx, below it
         concat!(".seh_stackalloc ", below_saved_rbx!()), // skip up to the saved rbx
-        ".seh_savereg rsp, 0",       // rsp = [frame]: the link's saved stack pointer
-        ".seh_setframe rbp, 0",      // unwound first: the frame is at rbp, the link
+        ".seh_savereg rsp, 0",            // rsp = [frame]: the link's saved stack pointer
+        ".seh_setframe rbp, 0",           // unwound first: the frame is at rbp, the link
         ".seh_endprologue",
-        "lea rax, [rip + 3f]", // fake return address into this function
-        "push rax",            // rsp = 8 mod 16, as at a call
-        "jmp [rsp + 56]",      // entry function (top - 16); a jmp: it never returns
+        "lea rax, [rip + 3f]",            // fake return address into this function
+        "push rax",                       // rsp = 8 mod 16, as at a call
+        "jmp [rsp + 56]",                 // entry function (top - 16); a jmp: it never returns
         "3:",
-        "ud2", // the entry function never returns
+        "ud2",                            // the entry function never returns
         ".seh_endproc",
     )
 }
