@@ -217,16 +217,16 @@ pub(crate) unsafe fn release<I, Y, R>(header: NonNull<Header<I, Y, R>>) {
     // clear, so moving it out is all `vacate` would do.
     unsafe {
         let tenancy = &raw mut (*header.as_ptr()).tenancy;
-        if (*tenancy).lease == Lease::Default {
-            pool::give_back_default(ManuallyDrop::take(&mut (*tenancy).stack));
-        } else {
-            release_otherwise(header);
+        match (*tenancy).lease {
+            Lease::Default => pool::give_back_default(ManuallyDrop::take(&mut (*tenancy).stack)),
+            Lease::Pooled => pool::give_back_sized_taken(ManuallyDrop::take(&mut (*tenancy).stack)),
+            _ => release_otherwise(header),
         }
     }
 }
 
-/// [`release`] for a stack of another size, a named one, or one not from
-/// the pools. Out of line, so that the default path tests the lease once.
+/// [`release`] for a named stack, or one not from the pools. Out of line,
+/// so that the default path tests the lease once.
 ///
 /// # Safety
 /// As [`vacate`].

@@ -21,7 +21,10 @@ use std::hint::black_box;
 use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use sure_coro::{Builder, Coroutine, DEFAULT_STACK_SIZE, Stack, SuspendHandle, with_thread_pool};
+use sure_coro::{
+    Builder, Coroutine, DEFAULT_STACK_SIZE, Stack, SuspendHandle, pooled_stack_usage,
+    with_thread_pool,
+};
 
 const KIB: usize = 1024;
 const MIB: usize = 1024 * KIB;
@@ -414,15 +417,19 @@ fn invalid_sizes_are_still_errors() {
 fn coroutines_of_other_sizes_outlive_the_pools_at_thread_exit() {
     static DROPPED: AtomicBool = AtomicBool::new(false);
     static BUILT_LATE: AtomicBool = AtomicBool::new(false);
+    static KEPT_LATE: AtomicBool = AtomicBool::new(true);
 
     /// Builds, runs and drops a sized coroutine from a thread-local
-    /// destructor that runs after the pools are destroyed.
+    /// destructor that runs after the pools are destroyed: its stack, and
+    /// the kept coroutine's, are freed, not kept.
     struct LateBuilder;
     impl Drop for LateBuilder {
         fn drop(&mut self) {
             run_and_drop(128 * KIB);
             run_and_drop(128 * KIB);
             BUILT_LATE.store(true, Ordering::SeqCst);
+            let usage = pooled_stack_usage().expect("the pools' usage");
+            KEPT_LATE.store(!usage.is_empty(), Ordering::SeqCst);
         }
     }
 
@@ -454,4 +461,8 @@ fn coroutines_of_other_sizes_outlive_the_pools_at_thread_exit() {
     });
     assert!(DROPPED.load(Ordering::SeqCst));
     assert!(BUILT_LATE.load(Ordering::SeqCst));
+    assert!(
+        !KEPT_LATE.load(Ordering::SeqCst),
+        "stacks given back at thread exit were kept"
+    );
 }

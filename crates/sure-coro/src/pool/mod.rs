@@ -514,6 +514,26 @@ pub(crate) fn give_back(stack: Stack) {
     }
 }
 
+/// [`give_back`] for a stack taken with [`take_sized`]: into the recent
+/// size's hot slot inline when that is its size and the slot is empty,
+/// with no state to check (the slot is on only while the pools are open,
+/// see `SizedPools::hot`), the other cases by [`give_back`], out of line.
+#[inline(always)]
+pub(crate) fn give_back_sized_taken(stack: Stack) {
+    // SAFETY: keeping a stack in the slot runs no user code.
+    if let Err(stack) = unsafe { with_sized(|sized| sized.give_hot(stack)) } {
+        give_back_past_sized_hot(stack);
+    }
+}
+
+/// [`give_back_sized_taken`] when the hot slot did not keep the stack.
+/// Cold, which lets the fast path keep no frame.
+#[cold]
+#[inline(never)]
+fn give_back_past_sized_hot(stack: Stack) {
+    give_back(stack);
+}
+
 /// [`give_back`] for a default-size stack: into the hot slot inline when
 /// it is empty, past it out of line.
 #[inline(always)]

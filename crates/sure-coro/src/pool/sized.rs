@@ -25,7 +25,11 @@ pub(super) struct SizedPools {
     /// one. On only while the bounds leave room for it: its stack, held or
     /// not, is counted in `idle_bytes`, and leaves the recent pool one
     /// stack short of its capacity, so that a stack given back fits into
-    /// an empty slot without a count to check.
+    /// an empty slot without a count to check. On only while the thread's
+    /// pools are open, too, so that a stack given back into it needs no
+    /// state to check: the slot never turns on for the stand-in, a pool of
+    /// a size is made only for a stack given back to open pools, and the
+    /// closer replaces these pools with new ones.
     hot: HotSlot,
     /// The other sizes' pools, the least recently used first. A size keeps
     /// its place while its pool is empty (its stacks are in use), until
@@ -173,15 +177,19 @@ impl SizedPools {
     /// recently used sizes' idle stacks to make room; frees it otherwise.
     #[inline]
     pub(super) fn give_back(&mut self, stack: Stack) {
-        // The loop's case: the recent pool is this size's, and its hot
-        // slot is empty.
-        if self.recent.stack_size() == stack.len() {
-            match self.hot.give(stack) {
-                Ok(()) => {}
-                Err(stack) => self.give_back_making_room(stack),
-            }
-        } else {
+        if let Err(stack) = self.give_hot(stack) {
             self.give_back_making_room(stack);
+        }
+    }
+
+    /// Keeps `stack` in the hot slot if the recent pool is its size's and
+    /// the slot is on and empty (the loop's case); hands it back otherwise.
+    #[inline(always)]
+    pub(super) fn give_hot(&self, stack: Stack) -> Result<(), Stack> {
+        if self.recent.stack_size() == stack.len() {
+            self.hot.give(stack)
+        } else {
+            Err(stack)
         }
     }
 
