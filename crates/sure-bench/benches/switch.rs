@@ -52,7 +52,7 @@ impl Switch for Call {
     #[inline(always)]
     unsafe fn switch(from: &ExecutionContext, to: &ExecutionContext) {
         // SAFETY: forwarded from this function's contract.
-        unsafe { from.switch_to(to) };
+        unsafe { from.switch_to(to) }
     }
 }
 
@@ -63,7 +63,7 @@ impl Switch for Ret {
     #[inline(always)]
     unsafe fn switch(from: &ExecutionContext, to: &ExecutionContext) {
         // SAFETY: forwarded from this function's contract.
-        unsafe { from.return_to(to) };
+        unsafe { from.return_to(to) }
     }
 }
 

@@ -81,7 +81,7 @@ impl Scheduler<'_> {
         // own yield, or the scheduler in its switch into the task it started
         // last. Each is continued once per suspension: only the running
         // execution switches, and it leaves right after.
-        unsafe { self.contexts[id].switch_to(self.successor(id)) };
+        unsafe { self.contexts[id].switch_to(self.successor(id)) }
     }
 
     /// Called by task `id` when it is done: marks it finished and leaves

@@ -444,13 +444,7 @@ impl ExecutionContext {
     }
 
     /// Saves the running execution into `self` and continues `target`.
-    /// Returns when another execution switches to `self`, with the context
-    /// that execution saved itself into: the `self` of its `switch_to`,
-    /// [`switch_to_taking`] or [`return_to`]. After an [`exit_to`] it is a
-    /// placeholder that is no context: compare it, do not read it. A
-    /// scheduler learns from it who handed over; a pair of contexts at
-    /// known places can find each other from it, in a register, instead of
-    /// from a copy of their address that crossed the switch in memory.
+    /// Returns when another execution switches to `self`.
     ///
     /// Use this to *call into* a context that is expected to come back with
     /// [`return_to`] (a resume): on aarch64 and riscv64 the switch is
@@ -474,11 +468,9 @@ impl ExecutionContext {
     ///   runs, for as long as the target lives: unwinders read it.
     ///
     /// [`return_to`]: ExecutionContext::return_to
-    /// [`switch_to_taking`]: ExecutionContext::switch_to_taking
-    /// [`exit_to`]: ExecutionContext::exit_to
     /// [`setup`]: ExecutionContext::setup
     #[inline(always)]
-    pub unsafe fn switch_to(&self, target: &ExecutionContext) -> *const ExecutionContext {
+    pub unsafe fn switch_to(&self, target: &ExecutionContext) {
         // SAFETY: `target` is a suspended context with a valid stack, and
         // `self` the running execution's, by the contract; the sanitizer's
         // hooks bracket the machine switch, as they require, and `from` is
@@ -492,7 +484,6 @@ impl ExecutionContext {
             self.tsan.before_switch(&target.tsan);
             let from = self.machine.switch_to(&target.machine);
             self.sanitizer.after_switch(sanitizer_of(from));
-            from.cast()
         }
     }
 
@@ -538,12 +529,10 @@ impl ExecutionContext {
     /// // context, and nothing else uses the stack meanwhile.
     /// unsafe {
     ///     (*shared).task = ExecutionContext::setup(stack, NonNull::from(&mut task));
-    ///     let from = (*shared).caller.switch_to_taking(&(*shared).task);
+    ///     (*shared).caller.switch_to_taking(&(*shared).task);
     ///     assert!((*shared).task.is_saved(), "suspended by its return_to");
-    ///     assert_eq!(from, &raw const (*shared).task, "the task switched back");
-    ///     let from = (*shared).caller.switch_to_taking(&(*shared).task);
+    ///     (*shared).caller.switch_to_taking(&(*shared).task);
     ///     assert!(!(*shared).task.is_saved(), "exited");
-    ///     assert_ne!(from, &raw const (*shared).task, "an exit's placeholder");
     /// }
     /// ```
     ///
@@ -555,7 +544,7 @@ impl ExecutionContext {
     /// [`exit_to`]: ExecutionContext::exit_to
     /// [`is_saved`]: ExecutionContext::is_saved
     #[inline(always)]
-    pub unsafe fn switch_to_taking(&self, target: &ExecutionContext) -> *const ExecutionContext {
+    pub unsafe fn switch_to_taking(&self, target: &ExecutionContext) {
         // SAFETY: as in `switch_to`; the machine part clears only the
         // target's stack pointer, after reading it, and the switch reads the
         // target's registers, which stay as they were.
@@ -564,7 +553,6 @@ impl ExecutionContext {
             self.tsan.before_switch(&target.tsan);
             let from = self.machine.switch_to_taking(&target.machine);
             self.sanitizer.after_switch(sanitizer_of(from));
-            from.cast()
         }
     }
 
@@ -579,14 +567,13 @@ impl ExecutionContext {
     ///
     /// [`switch_to`]: ExecutionContext::switch_to
     #[inline(always)]
-    pub unsafe fn return_to(&self, target: &ExecutionContext) -> *const ExecutionContext {
+    pub unsafe fn return_to(&self, target: &ExecutionContext) {
         // SAFETY: as in `switch_to`.
         unsafe {
             self.sanitizer.before_switch(&target.sanitizer);
             self.tsan.before_switch(&target.tsan);
             let from = self.machine.return_to(&target.machine);
             self.sanitizer.after_switch(sanitizer_of(from));
-            from.cast()
         }
     }
 

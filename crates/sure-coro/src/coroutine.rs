@@ -510,23 +510,14 @@ impl<I, Y, R> Coroutine<I, Y, R> {
         // outcome, then `Finished`) or suspended, having written `yielded`
         // first (read once, here). The phase tells which rather than the
         // body's context: the body's switch has just stored that, and
-        // loading it at once measured 1.5 ns slower per round trip. A
-        // suspended body is the one that switched back, from its context:
-        // the next resume's header is found from that address, which the
-        // switch hands over in a register, rather than from our copy, which
-        // crossed the switch through memory and left the next resume's
-        // addresses waiting for a load (a `u64` round trip measured 1.07
-        // times corosensei before, 0.87 after).
+        // loading it at once measured 1.5 ns slower per round trip.
         unsafe {
             (*channel).input.write(input);
-            let from = (*channel).resumer.switch_to_taking(&(*channel).body);
+            (*channel).resumer.switch_to_taking(&(*channel).body);
             if (*channel).phase == Phase::Finished {
                 return Self::finish(header);
             }
-            debug_assert_eq!(from, &raw const (*channel).body);
-            let channel = Channel::<I, Y>::of_body(from);
-            self.header = StackPtr::new(Header::of_channel(channel));
-            CoroutineResult::Yield((*channel.as_ptr()).yielded.assume_init_read())
+            CoroutineResult::Yield((*channel).yielded.assume_init_read())
         }
     }
 

@@ -99,20 +99,14 @@ impl<I, Y> SuspendHandle<'_, I, Y> {
         // save ourselves in `body`, which the next resume continues. `input`
         // is initialised when read: every resume writes it before switching
         // here, and the only other way back here, a drop, writes `Ending`
-        // and unwinds before the read. Whoever continues us, a resume or a
-        // drop, switches from `resumer`, whose address the switch hands
-        // over: the next suspend finds the channel from it (see
-        // `Coroutine::resume_with`).
+        // and unwinds before the read.
         unsafe {
             (*channel).yielded.write(value);
-            let from = (*channel).body.return_to(&(*channel).resumer);
+            (*channel).body.return_to(&(*channel).resumer);
             if (*channel).phase == Phase::Ending {
                 cancel(channel);
             }
-            debug_assert_eq!(from, &raw const (*channel).resumer);
-            let channel = Channel::<I, Y>::of_resumer(from);
-            self.channel = StackPtr::new(channel);
-            (*channel.as_ptr()).input.assume_init_read()
+            (*channel).input.assume_init_read()
         }
     }
 }

@@ -6,7 +6,7 @@
 //! change while the `Coroutine` value itself moves around.
 
 use std::any::Any;
-use std::mem::{ManuallyDrop, MaybeUninit, offset_of};
+use std::mem::{ManuallyDrop, MaybeUninit};
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr::{self, NonNull};
 
@@ -70,40 +70,6 @@ pub(crate) enum Phase {
 }
 
 impl<I, Y> Channel<I, Y> {
-    /// The channel whose `body` context is at `body`.
-    ///
-    /// # Safety
-    /// `body` points to the `body` field of a live channel (of this type).
-    #[inline(always)]
-    pub(crate) unsafe fn of_body(body: *const ExecutionContext) -> NonNull<Self> {
-        // SAFETY: by the contract, the field's offset back is the channel.
-        unsafe {
-            NonNull::new_unchecked(
-                body.byte_sub(offset_of!(Self, body))
-                    .cast::<Self>()
-                    .cast_mut(),
-            )
-        }
-    }
-
-    /// The channel whose `resumer` context is at `resumer`.
-    ///
-    /// # Safety
-    /// `resumer` points to the `resumer` field of a live channel (of this
-    /// type).
-    #[inline(always)]
-    pub(crate) unsafe fn of_resumer(resumer: *const ExecutionContext) -> NonNull<Self> {
-        // SAFETY: by the contract, the field's offset back is the channel.
-        unsafe {
-            NonNull::new_unchecked(
-                resumer
-                    .byte_sub(offset_of!(Self, resumer))
-                    .cast::<Self>()
-                    .cast_mut(),
-            )
-        }
-    }
-
     /// The coroutine's state, as the phase and the body's context tell it.
     /// `Running` covers a body being ended too: either way its stack is in
     /// use, so nothing that reaches the coroutine may switch to it or free
@@ -135,19 +101,6 @@ pub(crate) struct Header<I, Y, R> {
     /// Drops the body closure of a coroutine that never started; knows the
     /// closure's type, which `Coroutine` does not.
     pub(crate) drop_unstarted: unsafe fn(NonNull<Header<I, Y, R>>),
-}
-
-static_assertions::const_assert_eq!(offset_of!(Header<(), (), ()>, channel), 0);
-
-impl<I, Y, R> Header<I, Y, R> {
-    /// The header whose channel is `channel`: its first field.
-    ///
-    /// # Safety
-    /// `channel` is the channel of a header of this type.
-    #[inline(always)]
-    pub(crate) unsafe fn of_channel(channel: NonNull<Channel<I, Y>>) -> NonNull<Self> {
-        channel.cast()
-    }
 }
 
 /// A coroutine's stack and where it goes when the coroutine is done with it.

@@ -43,7 +43,7 @@ impl Suspender {
     pub fn suspend(&mut self) {
         // SAFETY: the state outlives the body; `caller` was saved by the
         // resume that is running us.
-        unsafe { (*self.state).own.return_to(&(*self.state).caller) };
+        unsafe { (*self.state).own.return_to(&(*self.state).caller) }
     }
 }
 
