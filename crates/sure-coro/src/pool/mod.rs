@@ -527,7 +527,8 @@ pub(crate) fn give_back_sized_taken(stack: Stack) {
 }
 
 /// [`give_back_sized_taken`] when the hot slot did not keep the stack.
-/// Cold, which lets the fast path keep no frame.
+/// Cold and out of line: a loop of one size always finds the slot empty,
+/// and a drop's code keeps only that test.
 #[cold]
 #[inline(never)]
 fn give_back_past_sized_hot(stack: Stack) {

@@ -25,9 +25,9 @@ pub(super) struct SizedPools {
     /// one. On only while the bounds leave room for it: its stack, held or
     /// not, is counted in `idle_bytes`, and leaves the recent pool one
     /// stack short of its capacity, so that a stack given back fits into
-    /// an empty slot without a count to check. On only while the thread's
-    /// pools are open, too, so that a stack given back into it needs no
-    /// state to check: the slot never turns on for the stand-in, a pool of
+    /// an empty slot without a count to check. It is also on only while
+    /// the thread's pools are open, so that a stack given back into it
+    /// needs no state to check: the slot never turns on for the stand-in, a pool of
     /// a size is made only for a stack given back to open pools, and the
     /// closer replaces these pools with new ones.
     hot: HotSlot,
