@@ -563,7 +563,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     /// ([`Stack::peak_usage`]), so it costs nothing until asked, and a
     /// system call when asked. It counts the root sure keeps at the top of
     /// the stack (a few hundred bytes), not segments that
-    /// [`grow`](crate::grow) added.
+    /// [`grow`](crate::grow()) added.
     ///
     /// A stack from the thread's pool (what [`Coroutine::new`] takes)
     /// keeps the pages of the coroutines that ran on it before: the figure
@@ -610,7 +610,7 @@ impl<I, Y, R> Coroutine<I, Y, R> {
     /// # Errors
     /// - [`io::ErrorKind::ResourceBusy`] if the body is running (this was
     ///   reached from code on its own stack), or suspended on another stack
-    ///   (inside a segment that [`grow`](crate::grow) made, where the depth
+    ///   (inside a segment that [`grow`](crate::grow()) made, where the depth
     ///   of its own stack is not known): nothing is discarded.
     /// - What `madvise(2)` reported, if it failed.
     pub fn reset_peak_stack_usage(&mut self) -> io::Result<()> {

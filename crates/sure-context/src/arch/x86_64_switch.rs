@@ -1,6 +1,6 @@
 //! The x86-64 switch, written once for both ABIs: the System V one
 //! (`x86_64.rs`) and Microsoft's (`x86_64_windows.rs`) differ only in what
-//! they push around it, which each passes to [`x86_64_switches`].
+//! they push around it, which each passes to `x86_64_switches!` (below).
 //!
 //! Whatever the ABI saves, a suspended execution is a [`Registers`] image
 //! in its context beside its stack pointer, and at that stack pointer the
