@@ -116,6 +116,7 @@ fn stages(root: &Path) -> Result<Vec<Stage>, String> {
             ]),
         )
         .runs_after_failure(),
+        doc_stage(),
         Stage::new("test", Cmd::cargo(["test", "--workspace"])).runs_after_failure(),
         examples_stage(root)?,
         feature_stage(root, "sure-context", "fp-control")?,
@@ -128,6 +129,20 @@ fn stages(root: &Path) -> Result<Vec<Stage>, String> {
         cross_stage(root, &cross::TARGETS[1])?,
         windows_stage(root)?,
     ])
+}
+
+/// Builds the documentation, private items included, and fails on any
+/// rustdoc warning: a broken intra-doc link is a wrong pointer for the
+/// reader, and the private items' docs are the maintainers' map.
+fn doc_stage() -> Stage {
+    let command = Cmd::cargo([
+        "doc",
+        "--workspace",
+        "--no-deps",
+        "--document-private-items",
+    ])
+    .env("RUSTDOCFLAGS", "-D warnings");
+    Stage::new("doc", command).runs_after_failure()
 }
 
 /// Runs every example of every workspace crate and checks it exits 0: examples
