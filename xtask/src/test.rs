@@ -118,6 +118,7 @@ fn stages(root: &Path) -> Result<Vec<Stage>, String> {
         .runs_after_failure(),
         doc_stage(),
         Stage::new("test", Cmd::cargo(["test", "--workspace"])).runs_after_failure(),
+        release_test_stage(),
         examples_stage(root)?,
         feature_stage(root, "sure-context", "fp-control")?,
         panic_abort_stage(),
@@ -143,6 +144,21 @@ fn doc_stage() -> Stage {
     ])
     .env("RUSTDOCFLAGS", "-D warnings");
     Stage::new("doc", command).runs_after_failure()
+}
+
+/// Tests the switch and the coroutines optimised, where the inline switch
+/// meets the register allocator: a clobber left out of a switch's `asm!`
+/// shows only once a value lives in a register across it.
+fn release_test_stage() -> Stage {
+    let command = Cmd::cargo([
+        "test",
+        "--release",
+        "--package",
+        "sure-context",
+        "--package",
+        "sure-coro",
+    ]);
+    Stage::new("test --release", command).runs_after_failure()
 }
 
 /// Runs every example of every workspace crate and checks it exits 0: examples
