@@ -121,53 +121,66 @@ mod probes {
         )
     }
 
-    /// 4 stores, then 4 loads of what they stored.
-    ///
-    /// # Safety
-    /// `scratch` is 32 writable bytes.
-    #[unsafe(naked)]
-    unsafe extern "C" fn forwarded(scratch: *mut u64, _: u64, _: *mut u8) {
-        naked_asm!(
-            "2:",
-            "mov [rdi], rax",
-            "mov [rdi + 8], rax",
-            "mov [rdi + 16], rax",
-            "mov [rdi + 24], rax",
-            "mov rcx, [rdi]", // each forwarded from the store above
-            "mov rcx, [rdi + 8]",
-            "mov rcx, [rdi + 16]",
-            "mov rcx, [rdi + 24]",
-            "dec rsi",
-            "jnz 2b",
-            "ret",
-        )
+    /// 4 stores to the scratch's first line, then 4 loads from
+    /// `$loaded`'s offsets, a probe named `$name`.
+    macro_rules! stores_then_loads {
+        ($(#[$doc:meta])* $name:ident, $($loaded:literal),+) => {
+            $(#[$doc])*
+            ///
+            /// # Safety
+            /// `scratch` is 128 writable bytes.
+            #[unsafe(naked)]
+            unsafe extern "C" fn $name(scratch: *mut u64, _: u64, _: *mut u8) {
+                naked_asm!(
+                    "2:",
+                    "mov [rdi], rax",
+                    "mov [rdi + 8], rax",
+                    "mov [rdi + 16], rax",
+                    "mov [rdi + 24], rax",
+                    $(concat!("mov rcx, [rdi + ", $loaded, "]"),)+
+                    "dec rsi",
+                    "jnz 2b",
+                    "ret",
+                )
+            }
+        };
     }
 
-    /// 4 stores, then 4 loads from the next cache line, never stored to.
-    ///
-    /// # Safety
-    /// `scratch` is 128 writable bytes.
-    #[unsafe(naked)]
-    unsafe extern "C" fn not_forwarded(scratch: *mut u64, _: u64, _: *mut u8) {
-        naked_asm!(
-            "2:",
-            "mov [rdi], rax",
-            "mov [rdi + 8], rax",
-            "mov [rdi + 16], rax",
-            "mov [rdi + 24], rax",
-            "mov rcx, [rdi + 64]", // from the cache, not from a store
-            "mov rcx, [rdi + 72]",
-            "mov rcx, [rdi + 80]",
-            "mov rcx, [rdi + 88]",
-            "dec rsi",
-            "jnz 2b",
-            "ret",
-        )
+    stores_then_loads!(
+        /// 4 stores, then 4 loads of what they stored, each forwarded from
+        /// its store.
+        forwarded, "0", "8", "16", "24"
+    );
+    stores_then_loads!(
+        /// 4 stores, then 4 loads from the next cache line, never stored
+        /// to: from the cache, not from a store.
+        not_forwarded, "64", "72", "80", "88"
+    );
+
+    /// The switch of both sides: saves this side's stack pointer, the
+    /// resume address in rax, rbx and rbp in the context at rdi, restores
+    /// rbx and rbp from the one at rsi, whose stack pointer is in rdx, and
+    /// jumps to its resume address.
+    macro_rules! switch {
+        () => {
+            concat!(
+                "mov [rdi], rsp\n", // save ours,
+                "mov [rdi + 8], rax\n",
+                "mov [rdi + 16], rbx\n",
+                "mov [rdi + 24], rbp\n",
+                "mov rbx, [rsi + 16]\n", // restore theirs
+                "mov rbp, [rsi + 24]\n",
+                "mov rsp, rdx\n",
+                "jmp [rsi + 8]\n",
+            )
+        };
     }
 
     /// A resume + suspend round trip per iteration between this stack and
     /// one at `top`, with the scratch as the two contexts (the resumer's at
     /// +0, the body's at +32: stack pointer, resume address, rbx, rbp).
+    /// Each side finds the contexts through rbx and rbp, which the switch
+    /// has just restored, as compiled code does; the resumer counts in rbp.
     ///
     /// # Safety
     /// `scratch` is 64 writable bytes and `top` the 16-aligned top of a
@@ -190,14 +203,7 @@ mod probes {
             "mov rdx, [rsi]",      // its stack pointer
             "mov rdi, rbx",        // ours
             "lea rax, [rip + 3f]",
-            "mov [rdi], rsp", // save ours,
-            "mov [rdi + 8], rax",
-            "mov [rdi + 16], rbx",
-            "mov [rdi + 24], rbp",
-            "mov rbx, [rsi + 16]", // restore the body's
-            "mov rbp, [rsi + 24]",
-            "mov rsp, rdx",
-            "jmp [rsi + 8]",
+            switch!(),
             "3:", // back from the body
             "dec rbp",
             "jnz 2b",
@@ -209,14 +215,7 @@ mod probes {
             "mov rsi, rbx",   // its context
             "mov rdi, rbp",   // ours
             "lea rax, [rip + 5f]",
-            "mov [rdi], rsp", // save ours,
-            "mov [rdi + 8], rax",
-            "mov [rdi + 16], rbx",
-            "mov [rdi + 24], rbp",
-            "mov rbx, [rsi + 16]", // restore the resumer's
-            "mov rbp, [rsi + 24]",
-            "mov rsp, rdx",
-            "jmp [rsi + 8]",
+            switch!(),
             "5:", // resumed
             "jmp 4b",
         )

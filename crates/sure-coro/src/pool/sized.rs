@@ -27,9 +27,9 @@ pub(super) struct SizedPools {
     /// stack short of its capacity, so that a stack given back fits into
     /// an empty slot without a count to check. It is also on only while
     /// the thread's pools are open, so that a stack given back into it
-    /// needs no state to check: the slot never turns on for the stand-in, a pool of
-    /// a size is made only for a stack given back to open pools, and the
-    /// closer replaces these pools with new ones.
+    /// needs no state to check: the slot never turns on for the stand-in,
+    /// a pool of a size is made only for a stack given back to open pools,
+    /// and the closer replaces these pools with new ones.
     hot: HotSlot,
     /// The other sizes' pools, the least recently used first. A size keeps
     /// its place while its pool is empty (its stacks are in use), until
